@@ -1,0 +1,42 @@
+# The two set-up commands are `make dev` and `make test`; everything else is for developers.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export PATH := $(HOME)/.local/bin:$(PATH)
+
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+SRC := libs/common/src libs/db/src services/auth/src services/gateway/src services/tools/src services/cli/src
+PYTEST_ARGS ?=
+
+.PHONY: help uv sync dev test lint pytest bench fmt clean
+
+help:
+	@echo "make dev    - install what is needed and run the whole stack (SQLite, no Redis, demo store)"
+	@echo "make test   - ruff, mypy --strict and the whole pytest suite (real Redis/PostgreSQL)"
+	@echo "make lint | bench | fmt | clean"
+
+uv:
+	@command -v $(UV) >/dev/null 2>&1 || { echo "installing uv"; python3 -m pip install --user --quiet uv; }
+
+sync: uv
+	$(UV) sync --all-packages --locked --quiet
+
+dev: sync
+	$(UV) run --no-sync till dev
+
+lint: sync
+	$(UV) run --no-sync ruff check .
+	$(UV) run --no-sync mypy $(SRC) bench
+
+pytest: sync
+	$(UV) run --no-sync pytest $(PYTEST_ARGS)
+
+test: lint pytest
+
+bench: sync
+	$(UV) run --no-sync python bench/http_client.py
+
+fmt: sync
+	$(UV) run --no-sync ruff check --fix .
+
+clean:
+	rm -rf var .mypy_cache .ruff_cache

@@ -1,0 +1,177 @@
+"""Access-token verification (RFC 9068 profile, RFC 8725 hygiene), ES256 only (SPEC §4).
+
+Signature checking is pyjwt's; this module adds what pyjwt leaves to the caller: the header
+allow-list (no ``jku``/``x5u``/``jwk``/``x5c``/``crit``), ``typ: at+jwt``, duplicate-member
+rejection, exact ``iss``, ``aud`` against the resource's names, and the time checks against an
+injectable clock so clock skew can be tested without touching the OS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import jwt
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+from jwt.algorithms import ECAlgorithm
+
+from till_common.errors import InvalidToken
+
+ALGORITHM = "ES256"
+_FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256", "crit"})
+_TYP = frozenset({"at+jwt", "application/at+jwt"})
+
+
+class AccessClaims(msgspec.Struct, frozen=True, kw_only=True):
+    iss: str
+    sub: str
+    aud: str | list[str]
+    client_id: str
+    scope: str
+    store_id: int
+    jti: str
+    iat: int
+    exp: int
+    role: str
+    gid: str | None = None       # refresh family ("grant") id
+    nbf: int | None = None
+
+
+_claims_decoder = msgspec.json.Decoder(AccessClaims)
+
+
+def canonical_resource(url: str) -> str:
+    """MCP "Canonical Server URI": lowercase scheme and host, no trailing slash, no fragment."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    host, slash, path = rest.partition("/")
+    path = (slash + path).rstrip("/")
+    return f"{scheme.lower()}://{host.lower()}{path}"
+
+
+def _b64decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise InvalidToken("token has a duplicate member", debug=f"duplicate {key!r}")
+        obj[key] = value
+    return obj
+
+
+def _strict_json(segment: str) -> dict[str, Any]:
+    try:
+        value = json.loads(_b64decode(segment), object_pairs_hook=_no_duplicates)
+    except InvalidToken:
+        raise
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidToken("malformed token", debug=str(exc)) from None
+    if not isinstance(value, dict):
+        raise InvalidToken("malformed token")
+    return value
+
+
+class JwksCache:
+    """Public keys by ``kid``; refetches on an unknown ``kid`` at most once per interval."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[bytes]], *, min_refetch_interval: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._fetch = fetch
+        self._interval = min_refetch_interval
+        self._clock = clock
+        self._keys: dict[str, EllipticCurvePublicKey] = {}
+        self._last_fetch = float("-inf")
+        self._lock = asyncio.Lock()
+
+    @property
+    def kids(self) -> frozenset[str]:
+        return frozenset(self._keys)
+
+    def load(self, jwks: bytes) -> None:
+        keys: dict[str, EllipticCurvePublicKey] = {}
+        for jwk in json.loads(jwks).get("keys", []):
+            if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256" or "d" in jwk or not jwk.get("kid"):
+                continue
+            if jwk.get("use", "sig") != "sig" or jwk.get("alg", ALGORITHM) != ALGORITHM:
+                continue
+            key = ECAlgorithm.from_jwk(jwk)
+            if isinstance(key, EllipticCurvePublicKey):
+                keys[jwk["kid"]] = key
+        self._keys = keys
+
+    async def refresh(self) -> None:
+        self._last_fetch = self._clock()
+        self.load(await self._fetch())
+
+    async def get(self, kid: str) -> EllipticCurvePublicKey | None:
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        async with self._lock:
+            key = self._keys.get(kid)
+            if key is None and self._clock() - self._last_fetch >= self._interval:
+                await self.refresh()
+                key = self._keys.get(kid)
+        return key
+
+
+class AccessTokenVerifier:
+    """Verifies a Till access token for one resource server (one server, several names)."""
+
+    def __init__(self, jwks: JwksCache, *, issuer: str, audiences: Iterable[str], leeway: int = 60,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.jwks = jwks
+        self.issuer = issuer
+        self.audiences = frozenset(canonical_resource(a) for a in audiences)
+        self.leeway = leeway
+        self.clock = clock
+
+    async def verify(self, token: str) -> AccessClaims:
+        parts = token.split(".")
+        if len(parts) != 3 or not all(parts[:2]):
+            raise InvalidToken("malformed token")
+        header = _strict_json(parts[0])
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken("unsupported token algorithm", debug=f"alg={header.get('alg')!r}")
+        if str(header.get("typ", "")).lower() not in _TYP:
+            raise InvalidToken("token is not an access token (typ must be at+jwt)")
+        if _FORBIDDEN_HEADERS & header.keys():
+            raise InvalidToken("token header carries a forbidden member")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken("token has no key id")
+        key = await self.jwks.get(kid)
+        if key is None:
+            raise InvalidToken("token signed by an unknown key", debug=f"kid={kid!r}")
+        _strict_json(parts[1])        # duplicate members are an attack, not a formatting choice
+        try:
+            payload = jwt.api_jws.decode_complete(token, key, algorithms=[ALGORITHM])["payload"]
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("token signature is invalid", debug=str(exc)) from None
+        try:
+            claims = _claims_decoder.decode(payload)
+        except msgspec.ValidationError as exc:
+            raise InvalidToken("token claims are incomplete", debug=str(exc)) from None
+        self._check(claims)
+        return claims
+
+    def _check(self, c: AccessClaims) -> None:
+        if c.iss != self.issuer:
+            raise InvalidToken("token issuer is not this server", debug=f"iss={c.iss!r}")
+        auds = [c.aud] if isinstance(c.aud, str) else c.aud
+        if not any(canonical_resource(a) in self.audiences and a == canonical_resource(a) for a in auds):
+            raise InvalidToken("token audience is not this server", debug=f"aud={c.aud!r}")
+        now = self.clock()
+        if c.exp + self.leeway < now:
+            raise InvalidToken("token expired")
+        if c.iat - self.leeway > now or (c.nbf is not None and c.nbf - self.leeway > now):
+            raise InvalidToken("token not yet valid (check the clocks)")

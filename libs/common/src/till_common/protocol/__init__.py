@@ -1,0 +1,1 @@
+"""Wire types shared between the services: the internal contracts, as code."""
