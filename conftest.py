@@ -69,16 +69,10 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """Database 15 of the machine's Redis, flushed before and after the run."""
+    """Database 15 of the machine's Redis.  Runs may overlap: isolate with ``redis_namespace``."""
     url = os.environ.get("TILL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     if reachable(url):
-        import redis
-
-        client = redis.Redis.from_url(url)
-        client.flushdb()
         yield url
-        client.flushdb()
-        client.close()
     elif docker_running():
         from testcontainers.redis import RedisContainer
 
@@ -86,6 +80,22 @@ def redis_url() -> Iterator[str]:
             yield f"redis://{r.get_container_host_ip()}:{r.get_exposed_port(6379)}/0"
     else:
         unavailable("no Redis on 127.0.0.1:6379 and no container engine for testcontainers")
+
+
+@pytest.fixture
+def redis_namespace(redis_url: str) -> Iterator[str]:
+    """A namespace (TILL_REDIS_NAMESPACE) of this test alone; its keys are deleted afterwards."""
+    import redis
+
+    ns = f"till-test-{secrets.token_hex(6)}"
+    yield ns
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{ns}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------

@@ -17,21 +17,22 @@ from conftest import Service, clean_environ, free_port, wait_http
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    req = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback test URL
+    req = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=5) as r:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=5) as r:
             return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
     except urllib.error.HTTPError as e:
         return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
 
 @pytest.fixture
-def stack(spawn: Callable[..., Service], tmp_path: Path, redis_url: str) -> dict[str, Service]:
+def stack(spawn: Callable[..., Service], tmp_path: Path, redis_url: str, redis_namespace: str) -> dict[str, Service]:
     env = clean_environ(TILL_AUTH_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/auth.db",
                         TILL_TOOLS_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/tools.db")
     auth = spawn("auth", env)
     tools = spawn("tools", env)
-    gw_env = {**env, "TILL_AUTH_URL": auth.url, "TILL_TOOLS_URL": tools.url, "TILL_REDIS_URL": redis_url}
+    gw_env = {**env, "TILL_AUTH_URL": auth.url, "TILL_TOOLS_URL": tools.url, "TILL_REDIS_URL": redis_url,
+              "TILL_REDIS_NAMESPACE": redis_namespace}
     gateway = spawn("gateway", gw_env)
     return {"auth": auth, "tools": tools, "gateway": gateway}
 
@@ -126,5 +127,5 @@ def test_till_dev_runs_the_stack_and_stops_on_sigterm(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     for port in ports.values():
-        with pytest.raises(OSError):
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)  # noqa: S310
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)

@@ -37,6 +37,9 @@ CATALOGUE: dict[str, Setting] = {
     "TILL_REDIS_URL": Setting(
         "Redis for SSE session routing, rate limits and revocation pushes. Unset: in-process "
         "backends, one replica only.", "(unset)", ("auth", "gateway")),
+    "TILL_REDIS_NAMESPACE": Setting(
+        "Prefix of every Redis key and channel, so deployments (or test runs) can share one Redis.",
+        "till", ("auth", "gateway")),
     "TILL_AUTH_DATABASE_URL": Setting(
         "Auth database (`sqlite+aiosqlite:///…` or `postgresql+asyncpg://…`).",
         "sqlite+aiosqlite:///./var/auth.db", ("auth",)),

@@ -33,7 +33,7 @@ def test_bad_value_names_the_variable_in_one_line() -> None:
 
 
 def test_missing_required_setting_is_named() -> None:
-    with pytest.raises(ConfigError, match="^TILL_INTERNAL_TOKEN is required but not set$"):
+    with pytest.raises(ConfigError, match=r"^TILL_INTERNAL_TOKEN is required but not set$"):
         load_settings(ToolsSettings, {})
 
 

@@ -14,6 +14,7 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
     public_url: str = "http://127.0.0.1:8000"
     auth_database_url: str = "sqlite+aiosqlite:///./var/auth.db"
     redis_url: str | None = None
+    redis_namespace: str = "till"       # keys and channels are "<namespace>:…"
     demo_password: str | None = None
     log_level: str = "info"
     access_token_ttl: int = 3600

@@ -14,6 +14,7 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     auth_url: str = "http://127.0.0.1:8001"
     tools_url: str = "http://127.0.0.1:8002"
     redis_url: str | None = None          # None: in-process session store, one replica only
+    redis_namespace: str = "till"       # keys and channels are "<namespace>:…"
     allowed_origins: tuple[str, ...] = ("https://claude.ai", "https://claude.com")
     rate_limit_per_minute: int = 600
     session_ttl: int = 60

@@ -33,6 +33,11 @@ from till_common.principal import Principal
 
 REVOCATION_CHANNEL: Final = "till:revocations"
 
+
+def revocation_channel(namespace: str = "till") -> str:
+    """SPEC §4's channel under the default namespace; TILL_REDIS_NAMESPACE changes the prefix."""
+    return f"{namespace}:revocations"
+
 FORWARDED_METHODS: Final = frozenset({
     "tools/list", "tools/call", "resources/list", "resources/templates/list", "resources/read",
     "prompts/list", "prompts/get",
