@@ -28,7 +28,7 @@ lint: sync
 	$(UV) run --no-sync mypy $(SRC) bench
 
 pytest: sync
-	$(UV) run --no-sync pytest $(PYTEST_ARGS)
+	TILL_SECURITY_REPORT=1 $(UV) run --no-sync pytest $(PYTEST_ARGS)
 
 test: lint pytest
 

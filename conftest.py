@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+pytest_plugins = ["tests.security_report"]
+
 ROOT = Path(__file__).resolve().parent
 REQUIRE = os.environ.get("TILL_REQUIRE_SERVICES") == "1"
 

@@ -87,6 +87,18 @@ async def test_jw01_rs256_from_attacker_key_with_real_kid_is_refused(verifier: A
         await verifier.verify(token)
 
 
+@pytest.mark.parametrize("alg", ["PS256", "ES384", "EdDSA"])
+async def test_jw01_other_algorithms_from_attacker_keys_are_refused(verifier: AccessTokenVerifier, alg: str) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key: Any = {"PS256": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+                "ES384": lambda: ec.generate_private_key(ec.SECP384R1()),
+                "EdDSA": ed25519.Ed25519PrivateKey.generate}[alg]()
+    token = jwt.encode(claims(), key, algorithm=alg, headers={"kid": "k1", "typ": "at+jwt"})
+    with pytest.raises(InvalidToken, match="algorithm"):
+        await verifier.verify(token)
+
+
 async def test_jw01_es256_signed_by_another_key_is_refused(verifier: AccessTokenVerifier) -> None:
     with pytest.raises(InvalidToken):
         await verifier.verify(sign(claims(), OTHER_KEY))
