@@ -7,12 +7,14 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 SRC := libs/common/src libs/db/src services/auth/src services/gateway/src services/tools/src services/cli/src
 PYTEST_ARGS ?=
 
-.PHONY: help uv sync dev test lint pytest bench fmt clean
+.PHONY: help uv sync dev test lint pytest bench fmt clean compose-config k8s-validate cluster
 
 help:
 	@echo "make dev    - install what is needed and run the whole stack (SQLite, no Redis, demo store)"
 	@echo "make test   - ruff, mypy --strict and the whole pytest suite (real Redis/PostgreSQL)"
 	@echo "make lint | bench | fmt | clean"
+	@echo "make compose-config | k8s-validate - check docker-compose.yml / deploy/k8s without a container engine"
+	@echo "make cluster - the compose topology as local processes: nginx over two gateways (needs nginx)"
 
 uv:
 	@command -v $(UV) >/dev/null 2>&1 || { echo "installing uv"; python3 -m pip install --user --quiet uv; }
@@ -30,7 +32,16 @@ lint: sync
 pytest: sync
 	TILL_SECURITY_REPORT=1 $(UV) run --no-sync pytest $(PYTEST_ARGS)
 
-test: lint pytest
+test: lint compose-config k8s-validate pytest
+
+compose-config: sync
+	$(UV) run --no-sync python -m deploy.checks.compose
+
+k8s-validate: sync
+	$(UV) run --no-sync python -m deploy.checks.k8s
+
+cluster: sync
+	$(UV) run --no-sync python -m deploy.cluster
 
 bench: sync
 	$(UV) run --no-sync python bench/http_client.py
