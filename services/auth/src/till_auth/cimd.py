@@ -1,0 +1,117 @@
+"""Client ID Metadata Documents (MCP 2025-11-25 authorization; draft-ietf-oauth-client-id-metadata-document).
+
+An ``https`` ``client_id`` names a JSON document the client hosts.  It is fetched with a size
+and time limit, never from private or loopback addresses (SSRF) unless
+TILL_CIMD_ALLOW_PRIVATE is set, never following redirects, and cached in the clients table
+for :data:`CACHE_SECONDS`.  The document must name itself as ``client_id``, may not carry a
+secret or ask for a secret-based auth method, and its redirect URIs obey the same rules as
+registered ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from till_auth.oauth import registration
+from till_auth.oauth.errors import OAuthError
+from till_auth.store import clients
+from till_auth.store.models import Client
+from till_common.logging import get_logger
+
+log = get_logger("till.auth.cimd")
+
+MAX_BYTES = 5 * 1024
+TIMEOUT = 5.0
+CACHE_SECONDS = 300
+
+
+class CimdError(Exception):
+    """The document cannot be used; the authorization request shows an error page."""
+
+
+def check_url(url: str, *, allow_private: bool) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme != "https" and not (allow_private and parts.scheme == "http"):
+        raise CimdError("client_id URL must use https")
+    if parts.fragment or "@" in parts.netloc or not parts.hostname or not parts.path.strip("/"):
+        raise CimdError("client_id URL must have a host and a path, and no fragment or user information")
+    if any(seg in (".", "..") for seg in parts.path.split("/")):
+        raise CimdError("client_id URL must not contain dot segments")
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def public_address(ip: str) -> bool:
+    addr = ipaddress.ip_address(ip)
+    return addr.is_global and not addr.is_multicast
+
+
+async def _resolve(host: str, port: int, *, allow_private: bool) -> None:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not infos:
+        raise CimdError("client_id host does not resolve")
+    if not allow_private:
+        for info in infos:
+            if not public_address(str(info[4][0])):
+                raise CimdError("client_id host resolves to a private address")
+
+
+async def fetch(url: str, *, allow_private: bool) -> dict[str, Any]:
+    host, port = check_url(url, allow_private=allow_private)
+    try:
+        await _resolve(host, port, allow_private=allow_private)
+        timeout = aiohttp.ClientTimeout(total=TIMEOUT, connect=TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout) as http, \
+                http.get(url, allow_redirects=False, headers={"Accept": "application/json"}) as resp:
+            if resp.status != 200:
+                raise CimdError(f"client metadata document answered {resp.status}")
+            body = await resp.content.read(MAX_BYTES + 1)
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise CimdError(f"cannot fetch client metadata document: {type(exc).__name__}") from None
+    if len(body) > MAX_BYTES:
+        raise CimdError("client metadata document is too large")
+    try:
+        doc = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        raise CimdError("client metadata document is not JSON") from None
+    if not isinstance(doc, dict):
+        raise CimdError("client metadata document is not a JSON object")
+    return doc
+
+
+def validate(url: str, doc: dict[str, Any]) -> registration.ClientMetadata:
+    if doc.get("client_id") != url:
+        raise CimdError("client metadata document's client_id differs from its URL")
+    if "client_secret" in doc or "client_secret_expires_at" in doc:
+        raise CimdError("client metadata document must not contain a secret")
+    doc = {**doc, "token_endpoint_auth_method": doc.get("token_endpoint_auth_method", "none")}
+    try:
+        return registration.validate(doc, allow_secret_methods=False)
+    except OAuthError as exc:
+        raise CimdError(exc.description) from None
+
+
+async def resolve(reg: Any, db: AsyncSession, url: str) -> Client | None:
+    """The client for a metadata-document ``client_id``, fetched or from cache; None if unusable."""
+    allow_private = bool(reg.settings.cimd_allow_private)
+    if url.startswith("http://") and not allow_private:
+        return None
+    now = int(time.time())
+    cached = await clients.get(db, url)
+    if cached is not None and cached.kind == "cimd" and now - cached.updated_at < CACHE_SECONDS:
+        return cached
+    try:
+        meta = validate(url, await fetch(url, allow_private=allow_private))
+    except CimdError as exc:
+        log.info("client metadata document refused", reason=str(exc))
+        return None
+    # written in the caller's transaction: a second session would wait on SQLite's write lock
+    return await clients.upsert_cimd(db, url, meta, now)

@@ -1,0 +1,20 @@
+"""Users and their store membership (SPEC §5)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from till_auth.store.models import Membership, User
+
+
+async def by_email(db: AsyncSession, email: str) -> User | None:
+    return await db.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+async def membership(db: AsyncSession, user_id: int, store_id: int | None = None) -> Membership | None:
+    """The user's membership (in ``store_id``, or the first one): its store and role."""
+    stmt = select(Membership).where(Membership.user_id == user_id)
+    if store_id is not None:
+        stmt = stmt.where(Membership.store_id == store_id)
+    return await db.scalar(stmt.order_by(Membership.store_id).limit(1))

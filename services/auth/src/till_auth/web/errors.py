@@ -1,0 +1,50 @@
+"""The one renderer of OAuth errors (RFC 6749 §5.2 JSON) and of the HTML error page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+
+from till_auth.oauth.authorize import PageError
+from till_auth.oauth.errors import InvalidBearer, InvalidClient, OAuthError, TooManyRequests
+from till_auth.web.html import render
+from till_common.logging import get_logger
+
+log = get_logger("till.auth")
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def oauth_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[bytes]:
+    """Every token-endpoint-style response: JSON and never cached (RFC 6749 §5.1)."""
+    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json",
+                    headers={**NO_STORE, **(headers or {})})
+
+
+def oauth_error(exc: OAuthError) -> Response[bytes]:
+    headers: dict[str, str] = {}
+    if isinstance(exc, InvalidClient) and exc.basic:
+        headers["WWW-Authenticate"] = 'Basic realm="till", charset="UTF-8"'
+    elif isinstance(exc, InvalidBearer):
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    elif isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after)
+    if exc.status >= 500:
+        log.error("oauth request failed", error=exc.error, debug=exc.debug)
+    elif exc.debug:
+        log.info("oauth request refused", error=exc.error, debug=exc.debug)
+    return oauth_json(exc.body(), exc.status, headers)
+
+
+def oauth_error_handler(_: Request[Any, Any, Any], exc: OAuthError) -> Response[bytes]:
+    return oauth_error(exc)
+
+
+def page_error(exc: PageError, status: int = 400) -> Response[bytes]:
+    return render("error.html", status=status, title=exc.title, detail=exc.detail)
+
+
+def page_error_handler(_: Request[Any, Any, Any], exc: PageError) -> Response[bytes]:
+    return page_error(exc)
