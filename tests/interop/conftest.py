@@ -1,0 +1,89 @@
+"""Fixtures of the client matrix, and the compatibility report written from its outcomes.
+
+- ``node_env``: tests/interop/node/node_modules installed from the lockfile (``npm ci`` when
+  missing) and a Node to run it; skipped with the reason when npm is missing, failed under
+  TILL_REQUIRE_SERVICES=1.
+- ``reference_server``: the MCP Python SDK reference server as a real process on a free port.
+- ``till_server``: Till's running stack, from TILL_INTEROP_* variables (clients.ServerUnderTest).
+
+With TILL_COMPAT_REPORT=1 the matrix's outcomes are written at the end of the session: Till's to
+docs/compatibility.md, the reference server's to var/compat-reference.md.  Never by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port, unavailable, wait_http
+from tests.interop import compat_report
+from tests.interop.clients import Cell, ServerUnderTest
+from tests.interop.node_env import NodeEnv, NodeUnavailable, ensure
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def node_env() -> NodeEnv:
+    try:
+        return ensure()
+    except NodeUnavailable as exc:
+        unavailable(str(exc))
+        raise  # unreachable: unavailable() skips or fails
+
+
+@pytest.fixture(scope="session")
+def reference_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerUnderTest]:
+    port = free_port()
+    token = "ref_" + secrets.token_urlsafe(24)
+    log = tmp_path_factory.mktemp("reference") / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.interop.reference_server", "--port", str(port),
+                                 "--token", token], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + "/healthz", proc, timeout=30)
+    except (RuntimeError, TimeoutError) as exc:
+        proc.kill()
+        proc.wait(10)
+        raise RuntimeError(f"{exc}\n{log.read_text(errors='replace')}") from None
+    yield ServerUnderTest(name="reference", mcp_url=base + "/mcp", sse_url=base + "/mcp/sse", token=token,
+                          tool_name="echo", tool_arguments={"text": "hello from the matrix"})
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def till_server() -> ServerUnderTest:
+    server = ServerUnderTest.from_environ()
+    if server is None:
+        pytest.skip("TILL_INTEROP_MCP_URL is not set: point the matrix at Till's running gateway to run it")
+    return server
+
+
+@pytest.fixture
+def record_cell(record_property: Callable[[str, object], None]) -> compat_report.CellRecorder:
+    """Tags the test with its server and cell so the report can place its outcome."""
+
+    def record(server: ServerUnderTest, cell: Cell, note: str = "") -> None:
+        record_property("compat_server", server.name)
+        record_property("compat_cell", cell.id)
+        if note:
+            record_property("compat_note", note)
+
+    return record
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(compat_report.CompatReport(), "till-compat-report")

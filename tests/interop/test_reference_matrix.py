@@ -1,0 +1,51 @@
+"""The client matrix against the reference server (official MCP Python SDK, real process).
+
+This proves the harness: every token cell must pass here before its outcome against Till means
+anything.  OAuth cells are skipped: the reference server has no authorization server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.interop.clients import Cell, ServerUnderTest, matrix, run_cell, why_not
+from tests.interop.compat_report import CellRecorder
+from tests.interop.node_env import NodeEnv
+
+CELLS = matrix()
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=[c.id for c in CELLS])
+async def test_client_completes_the_session_against_the_reference_server(
+    cell: Cell, reference_server: ServerUnderTest, record_cell: CellRecorder, request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    record_cell(reference_server, cell)
+    reason = why_not(cell, reference_server)
+    if reason:
+        pytest.skip(reason)
+    node: NodeEnv | None = None if cell.client == "python_sdk" else request.getfixturevalue("node_env")
+    result = await run_cell(cell, reference_server, node, tmp_path)
+    record_cell(reference_server, cell, result.note())
+    assert result.ok, result.summary()
+    called = next(s for s in result.steps if s["name"] == "tools/call")
+    assert called["detail"]["text"] == "hello from the matrix"
+    listed = next(s for s in result.steps if s["name"] == "tools/list")
+    assert listed["detail"]["names"] == ["echo"]
+
+
+@pytest.mark.parametrize("client", ["python_sdk", "ts_sdk", "mcp_remote", "inspector_cli"])
+async def test_wrong_token_is_reported_as_a_failed_cell(
+    client: str, reference_server: ServerUnderTest, request: pytest.FixtureRequest, tmp_path: Path,
+) -> None:
+    """A harness that cannot fail proves nothing: a refused token must come back as ok=False."""
+    wrong = ServerUnderTest(name="reference", mcp_url=reference_server.mcp_url, sse_url=reference_server.sse_url,
+                            token="not-the-token")
+    node: NodeEnv | None = None if client == "python_sdk" else request.getfixturevalue("node_env")
+    revision = "legacy" if client == "python_sdk" else "2025-06-18" if client == "mcp_remote" else "latest"
+    result = await run_cell(Cell(client, "http", "token", revision), wrong, node, tmp_path)
+    assert not result.ok
+    assert result.error
+    assert not any(s["ok"] for s in result.steps), result.summary()     # refused at the first request
