@@ -41,6 +41,15 @@ def test_compose_file_is_valid_against_the_compose_spec_and_env_example() -> Non
     assert compose.check() == []
 
 
+def test_admin_override_publishes_auth_on_loopback_only() -> None:
+    override = compose.load(ROOT / "deploy/compose/admin.yml")
+    assert compose.schema_errors(override) == []
+    assert set(override["services"]) == {"auth"}
+    (port,) = override["services"]["auth"]["ports"]
+    assert port.startswith("127.0.0.1:")
+    assert port.endswith(":8001")
+
+
 def test_schema_validation_rejects_a_broken_file(doc: dict[str, Any]) -> None:
     broken = copy.deepcopy(doc)
     broken["services"]["lb"]["depends_on"]["gateway-1"]["condition"] = "service_started_eventually"
