@@ -29,6 +29,9 @@ from deploy.cluster.runner import (
 
 
 def _terminate(signum: int, _frame: object) -> None:
+    """The first Ctrl-C or SIGTERM stops the cluster; repeats must not cut the clean-up short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -63,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                            workdir=workdir, replicas=args.replicas, lb_port=args.port,
                            seed_demo=not args.no_seed)
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     cluster = Cluster(config)
     try:
         cluster.start()
@@ -79,7 +83,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cluster: {exc}", file=sys.stderr)
         return 2
     finally:
-        # a second Ctrl-C or SIGTERM must not cut the clean-up short
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         cluster.stop()

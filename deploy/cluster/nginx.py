@@ -37,7 +37,9 @@ def write_config(prefix: Path, listen: str, gateways: list[str]) -> Path:
         (prefix / sub).mkdir(parents=True, exist_ok=True)
     site = prefix / "till.conf"
     site.write_text(render(SITE_TEMPLATE.read_text(),
-                           {"LB_LISTEN": listen, "LB_UPSTREAM_SERVERS": upstream_servers(gateways)}))
+                           {"LB_LISTEN": listen, "LB_UPSTREAM_SERVERS": upstream_servers(gateways),
+                            # replicas are addresses, never looked up; the directive must still parse
+                            "LB_RESOLVER": "127.0.0.1"}))
     main = prefix / "nginx.conf"
     main.write_text(render(MAIN_TEMPLATE.read_text(), {"LB_PREFIX": str(prefix), "LB_SITE": str(site)}))
     return main

@@ -41,6 +41,15 @@ def test_compose_file_is_valid_against_the_compose_spec_and_env_example() -> Non
     assert compose.check() == []
 
 
+def test_admin_override_publishes_auth_on_loopback_only() -> None:
+    override = compose.load(ROOT / "deploy/compose/admin.yml")
+    assert compose.schema_errors(override) == []
+    assert set(override["services"]) == {"auth"}
+    (port,) = override["services"]["auth"]["ports"]
+    assert port.startswith("127.0.0.1:")
+    assert port.endswith(":8001")
+
+
 def test_schema_validation_rejects_a_broken_file(doc: dict[str, Any]) -> None:
     broken = copy.deepcopy(doc)
     broken["services"]["lb"]["depends_on"]["gateway-1"]["condition"] = "service_started_eventually"
@@ -179,9 +188,12 @@ def test_lb_template_is_what_compose_mounts_and_its_placeholders_are_set(service
     assert env["NGINX_ENVSUBST_FILTER"] == "^LB_"
     assert nginx.placeholders(lb_template()) == {k for k in env if k.startswith("LB_")}
     rendered = nginx.render(lb_template(), env)
-    assert "server gateway-1:8000" in rendered
-    assert "server gateway-2:8000" in rendered
+    assert "server gateway-1:8000 resolve" in rendered
+    assert "server gateway-2:8000 resolve" in rendered
     assert "listen 8080;" in rendered
+    # `resolve` on an upstream server needs nginx >= 1.27.3 (open source)
+    version = tuple(int(x) for x in lb["image"].split(":")[1].split("-")[0].split("."))
+    assert version >= (1, 27, 3), lb["image"]
 
 
 def test_lb_round_robin_without_stickiness_or_buffering() -> None:
