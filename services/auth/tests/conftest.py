@@ -91,7 +91,7 @@ class AuthServer:
 
 def serve(settings: AuthSettings, port: int) -> AuthServer:
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, lifespan="on", log_config=None,
-                            access_log=False)
+                            access_log=False, proxy_headers=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -59,11 +59,11 @@ def test_az07_response_type_scope_and_duplicates(auth, Flow, helpers) -> None:
     assert helpers.query_of(r.headers["location"])["error"] == "unsupported_response_type"
     r = flow.browser.get("/mcp/oauth/authorize", params=flow.authorize_params(challenge, scope="admin"))
     assert helpers.query_of(r.headers["location"])["error"] == "invalid_scope"
-    params = list(flow.authorize_params(challenge).items()) + [("redirect_uri", flow.redirect_uri)]
+    params = [*list(flow.authorize_params(challenge).items()), ("redirect_uri", flow.redirect_uri)]
     r = flow.browser.get("/mcp/oauth/authorize", params=params)
     assert r.status_code == 400
     assert "location" not in r.headers
-    params = list(flow.authorize_params(challenge).items()) + [("client_id", flow.client_id)]
+    params = [*list(flow.authorize_params(challenge).items()), ("client_id", flow.client_id)]
     assert flow.browser.get("/mcp/oauth/authorize", params=params).status_code == 400
 
 
@@ -122,7 +122,7 @@ def test_no_session_goes_to_login_and_comes_back(auth, Flow, helpers) -> None:
 
 def test_az10_wp04_consent_for_a_second_client_named_claude_is_shown(auth, Flow, helpers) -> None:
     first = Flow.start(auth, client_name="Claude")
-    code, _ = first.code()
+    _code, _ = first.code()
     # remembered consent for C does not let C2 through
     c2 = Flow.start(auth, client_name="Claude", redirect_uri="https://attacker.example/cb")
     _, challenge = helpers.verifier_pair()

@@ -35,7 +35,8 @@ def test_az07_duplicate_parameter_is_a_page_error(name: str) -> None:
 
 
 @pytest.mark.parametrize(("params", "error"), [
-    ({"response_type": "token"}, UnsupportedResponseType), ({"response_type": "code id_token"}, UnsupportedResponseType),
+    ({"response_type": "token"}, UnsupportedResponseType),
+    ({"response_type": "code id_token"}, UnsupportedResponseType),
     ({"response_type": ""}, InvalidRequest), ({"scope": "admin"}, InvalidScope),
     ({"code_challenge": ""}, InvalidRequest), ({"code_challenge_method": "plain"}, InvalidRequest),
     ({"resource": "https://evil.example/mcp"}, InvalidTarget), ({"resource": GW + "/mcp#x"}, InvalidTarget),
