@@ -8,6 +8,7 @@ import hashlib
 import html
 import re
 import secrets
+import shutil
 import socket
 import threading
 import time
@@ -90,7 +91,7 @@ class AuthServer:
 
 def serve(settings: AuthSettings, port: int) -> AuthServer:
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, lifespan="on", log_config=None,
-                            access_log=False)
+                            access_log=False, proxy_headers=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -102,12 +103,21 @@ def serve(settings: AuthSettings, port: int) -> AuthServer:
     return AuthServer(f"http://127.0.0.1:{port}", settings, server, thread)
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrated and seeded once per run (argon2 hashing is the slow part); each test copies it."""
+    path = tmp_path_factory.mktemp("auth-template") / "auth.db"
+    prepare(make_settings(f"sqlite+aiosqlite:///{path}", 1))
+    return path
+
+
 @pytest.fixture
-def auth(tmp_path: Path) -> Iterator[AuthServer]:
+def auth(tmp_path: Path, sqlite_template: Path) -> Iterator[AuthServer]:
     """The auth service on SQLite."""
     port = free_port()
-    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}", port)
-    prepare(settings)
+    db = tmp_path / "auth.db"
+    shutil.copyfile(sqlite_template, db)
+    settings = make_settings(f"sqlite+aiosqlite:///{db}", port)
     srv = serve(settings, port)
     yield srv
     srv.stop()

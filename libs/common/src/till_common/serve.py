@@ -61,6 +61,8 @@ def service_main(program: str, settings_cls: type[S], *, default_port: int,
         return
     import uvicorn  # imported late: `--help` and config errors stay instant
 
+    # proxy_headers=False: uvicorn would otherwise let any loopback peer set the client address
+    # through X-Forwarded-For; each service decides itself whom to believe (auth: X-Till-Gateway).
     uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", http="httptools", lifespan="on",
-                access_log=False, log_config=None, server_header=False,
+                access_log=False, log_config=None, server_header=False, proxy_headers=False,
                 timeout_graceful_shutdown=args.graceful_timeout)

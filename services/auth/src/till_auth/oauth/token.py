@@ -54,10 +54,13 @@ def _rowcount(result: object) -> int:
 async def create_code(tx: Tx, *, client_id: str, user_id: int, store_id: int, redirect_uri: str,
                       redirect_uri_sent: bool, code_challenge: str, scope: str, resource: str, now: int) -> str:
     code = secrets.token_urlsafe(32)
+    # stamped like a token: a code approved in the second of a cutoff must outlive that cutoff
+    born = access_token.stamp(now, await revocations.cutoff(tx.db, user_id=user_id, store_id=store_id,
+                                                            client_id=client_id))
     tx.db.add(AuthorizationCode(code_hash=sha256(code), gid="g_" + secrets.token_urlsafe(18), client_id=client_id,
                                 user_id=user_id, store_id=store_id, redirect_uri=redirect_uri,
                                 redirect_uri_sent=redirect_uri_sent, code_challenge=code_challenge, scope=scope,
-                                resource=resource, created_at=now, expires_at=now + CODE_LIFETIME))
+                                resource=resource, created_at=born, expires_at=now + CODE_LIFETIME))
     await tx.db.flush()
     return code
 

@@ -115,12 +115,11 @@ async def login(request: Request[Any, Any, Any]) -> Response[bytes]:
 @post("/logout", include_in_schema=False)
 async def logout(request: Request[Any, Any, Any]) -> Response[bytes]:
     reg = common.registry(request)
+    checked = await _checked(request, reg)
+    if checked is None:
+        return _forbidden()
     async with reg.sessions.begin() as db:
-        who = await common.merchant(request, reg, db)
-        data = await common.form(request)
-        if who is None or not common.csrf_ok(reg, who, data.get("csrf")):
-            return _forbidden()
-        await sessions.end(db, who.session_id)
+        await sessions.end(db, checked[0].session_id)
     response = _redirect("/login")
     common.clear_cookie(reg, response, SESSION_COOKIE)
     return response
