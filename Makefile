@@ -27,7 +27,7 @@ dev: sync
 
 lint: sync
 	$(UV) run --no-sync ruff check .
-	$(UV) run --no-sync mypy $(SRC) bench
+	$(UV) run --no-sync mypy $(SRC) bench deploy
 
 pytest: sync
 	TILL_SECURITY_REPORT=1 $(UV) run --no-sync pytest $(PYTEST_ARGS)
