@@ -41,3 +41,11 @@ async def seed_demo(settings: AuthSettings) -> None:
                     db.add(Membership(user_id=user_id, store_id=store_id, role=role))
     finally:
         await engine.dispose()
+
+
+async def mint_dev_token(settings: AuthSettings) -> str:
+    """A fresh personal token for owner@demo.store, printed by ``till dev`` (only hashes are stored,
+    so an old one cannot be shown again)."""
+    from till_auth.operations import mint_token
+
+    return (await mint_token(settings, demo.USERS[0][1])).token

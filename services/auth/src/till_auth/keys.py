@@ -106,6 +106,7 @@ class KeyRing:
             await self._ensure_first_key()
             rows = await self._load(force=True)
             usable = [r for r in rows if r.activates_at <= now and (r.retires_at is None or r.retires_at > now)]
+        usable = usable or rows            # never fail to sign while any key exists
         row = max(usable, key=lambda r: (r.activates_at, r.created_at))
         return ActiveKey(row.kid, self.open(row))
 
@@ -125,9 +126,11 @@ class KeyRing:
     async def rotate(self, db: AsyncSession, *, now: int | None = None) -> SigningKey:
         """Publish a new key now; it signs after the activation delay; older keys retire later."""
         now = int(time.time()) if now is None else now
-        activates = now + self._delay
+        live = (await db.scalars(select(SigningKey).where(SigningKey.retires_at.is_(None)))).all()
+        # with no key signing yet there are no cached JWKS to wait for
+        activates = now + self._delay if any(r.activates_at <= now for r in live) else now
         fresh = new_key(self._sealer, now=now, activates_at=activates)
-        for row in (await db.scalars(select(SigningKey).where(SigningKey.retires_at.is_(None)))).all():
+        for row in live:
             # the old key signs until `activates`; its last token expires TTL (+leeway) later
             row.retires_at = activates + self._ttl + _LEEWAY
         db.add(fresh)

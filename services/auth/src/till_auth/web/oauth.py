@@ -62,7 +62,7 @@ async def jwks(request: Request[Any, Any, Any]) -> Response[bytes]:
 async def load_client(reg: Registry, db: AsyncSession, client_id: str | None) -> Client | None:
     if not client_id:
         return None
-    if client_id.startswith("https://"):
+    if client_id.startswith(("https://", "http://")):     # http only with TILL_CIMD_ALLOW_PRIVATE
         return await cimd.resolve(reg, db, client_id)
     return await clients.get(db, client_id)
 
