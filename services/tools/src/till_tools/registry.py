@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from till_db.engine import make_engine, ping, sessionmaker
 from till_tools.settings import ToolsSettings
+from till_tools.spec import Catalogue
+
+
+def default_catalogue() -> Catalogue:
+    from till_tools.tools import ALL_MODULES
+
+    return Catalogue.from_modules(*ALL_MODULES)
 
 
 @dataclass
@@ -16,12 +26,31 @@ class Registry:
     settings: ToolsSettings
     engine: AsyncEngine
     sessions: async_sessionmaker[Any]
+    catalogue: Catalogue
+    currencies: dict[int, str] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    _sqlite_lock: asyncio.Lock | None = None
 
     @classmethod
-    def build(cls, settings: ToolsSettings) -> Registry:
+    def build(cls, settings: ToolsSettings, catalogue: Catalogue | None = None) -> Registry:
         engine = make_engine(settings.tools_database_url, "TILL_TOOLS_DATABASE_URL")
-        return cls(settings=settings, engine=engine, sessions=sessionmaker(engine))
+        lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        return cls(settings=settings, engine=engine, sessions=sessionmaker(engine),
+                   catalogue=catalogue or default_catalogue(), _sqlite_lock=lock)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextlib.asynccontextmanager
+    async def write_slot(self) -> AsyncIterator[None]:
+        """SQLite has one writer: queue here rather than spin in its busy handler (every call writes
+        its audit row).  PostgreSQL serializes per store on the audit chain head instead."""
+        if self._sqlite_lock is None:
+            yield
+            return
+        async with self._sqlite_lock:
+            yield
 
     async def check_database(self) -> None:
         await ping(self.engine)

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from till_tools.store import content as _content  # noqa: F401  (registers the tables)
 from till_tools.store.models import Base
 
 VERSION_TABLE = "alembic_version_tools"

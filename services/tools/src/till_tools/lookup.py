@@ -1,0 +1,52 @@
+"""Find records by what a merchant calls them: id, name, SKU, email, code; near misses suggest."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from till_tools.spec import Ctx, ToolFailure
+
+T = TypeVar("T")
+
+
+def suggest(wanted: str, candidates: Sequence[tuple[str, int]], what: str) -> str:
+    """``no product matches 'Clasic T-Shirt'; closest: Classic T-Shirt (id 12)``."""
+    names = [c[0] for c in candidates]
+    close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.6)
+    if not close:
+        lowered = {n.lower(): n for n in names}
+        close = [lowered[m] for m in difflib.get_close_matches(wanted.lower(), list(lowered), n=3, cutoff=0.6)]
+    msg = f"no {what} matches '{wanted}'"
+    if close:
+        ids = {n: i for n, i in candidates}
+        msg += "; closest: " + ", ".join(f"{n} (id {ids[n]})" for n in close)
+    return msg
+
+
+async def by_id(ctx: Ctx, model: type[T], id: int, what: str) -> T:
+    row = await ctx.db.get(model, id)
+    # another store's id answers exactly like a nonexistent one (TL-01)
+    if row is None or getattr(row, "store_id", None) != ctx.store_id:
+        raise ToolFailure(f"no {what} with id {id} in this store")
+    return row
+
+
+async def by_text(ctx: Ctx, model: type[T], column: InstrumentedAttribute[Any], value: str, what: str,
+                  label: InstrumentedAttribute[Any] | None = None, case_insensitive: bool = True) -> T:
+    """Exact match (case-insensitive), else a ToolFailure naming the closest values in this store."""
+    store_col: ColumnElement[Any] = model.store_id  # type: ignore[attr-defined]
+    cond = func.lower(column) == value.lower() if case_insensitive else column == value
+    rows = (await ctx.db.scalars(select(model).where(store_col == ctx.store_id, cond).limit(2))).all()
+    if len(rows) == 1:
+        return rows[0]
+    if len(rows) > 1:
+        raise ToolFailure(f"more than one {what} matches '{value}'; use the id")
+    shown = label if label is not None else column
+    candidates = (await ctx.db.execute(
+        select(shown, model.id).where(store_col == ctx.store_id).limit(5000))).all()  # type: ignore[attr-defined]
+    raise ToolFailure(suggest(value, [(str(c[0]), int(c[1])) for c in candidates], what))

@@ -1,0 +1,498 @@
+"""Orders: list, read, the fulfilment queue, manual orders, status, fulfilment, refunds, notes."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+from sqlalchemy import func, select
+
+from till_tools.lookup import by_id
+from till_tools.money import Money, MoneyStr, money
+from till_tools.pagination import DEFAULT_LIMIT, decode_cursor, finish, like_contains
+from till_tools.spec import (
+    Args,
+    Ctx,
+    Cursor,
+    Id,
+    InvalidArgument,
+    Limit,
+    LongText,
+    Page,
+    Query,
+    Result,
+    ShortText,
+    Sku,
+    ToolFailure,
+    WriteArgs,
+    tool,
+)
+from till_tools.store.models import (
+    AWAITING_FULFILMENT,
+    Coupon,
+    Customer,
+    Fulfilment,
+    Order,
+    OrderLine,
+    OrderNote,
+    Refund,
+    Variant,
+)
+from till_tools.tools.coupons import check_coupon, discount_for
+from till_tools.tools.products import parse_money
+
+Status = Literal["pending", "paid", "partially_fulfilled", "fulfilled", "cancelled", "refunded"]
+OrderNumber = Annotated[int, Meta(ge=1, le=10**9, description="The order number merchants see, e.g. 1042.")]
+Quantity = Annotated[int, Meta(ge=1, le=100_000)]
+TRANSITIONS: dict[str, tuple[str, ...]] = {"pending": ("paid", "cancelled"), "paid": ("cancelled",)}
+
+
+class LineOut(Result, kw_only=True):
+    id: int
+    sku: str
+    title: str
+    quantity: int
+    unit_price: Money
+    total: Money
+    fulfilled_quantity: int
+
+
+class FulfilmentOut(Result, kw_only=True):
+    id: int
+    carrier: str
+    tracking_number: str
+    items: list[dict[str, int]]
+    created_at: datetime
+
+
+class RefundOut(Result, kw_only=True):
+    id: int
+    amount: Money
+    reason: str
+    restock: bool
+    created_at: datetime
+
+
+class NoteOut(Result, kw_only=True):
+    id: int
+    body: str
+    created_at: datetime
+
+
+class OrderOut(Result, kw_only=True):
+    id: int
+    number: int
+    status: str
+    email: str
+    customer_id: int | None
+    subtotal: Money
+    discount_total: Money
+    shipping_total: Money
+    total: Money
+    refunded_total: Money
+    coupon_code: str | None
+    shipping_address: dict[str, Any]
+    lines: list[LineOut]
+    fulfilments: list[FulfilmentOut]
+    refunds: list[RefundOut]
+    notes: list[NoteOut]
+    created_at: datetime
+    paid_at: datetime | None
+    fulfilled_at: datetime | None
+    cancelled_at: datetime | None
+
+
+class OrderSummary(Result, kw_only=True):
+    id: int
+    number: int
+    status: str
+    email: str
+    total: Money
+    items: int
+    created_at: datetime
+
+
+class OrderPage(Page, kw_only=True):
+    items: list[OrderSummary]
+
+
+class QueueLine(Result, kw_only=True):
+    sku: str
+    title: str
+    remaining: int
+
+
+class QueueItem(Result, kw_only=True):
+    id: int
+    number: int
+    status: str
+    email: str
+    total: Money
+    created_at: datetime
+    waiting_hours: int
+    lines: list[QueueLine]
+
+
+class QueuePage(Page, kw_only=True):
+    items: list[QueueItem]
+    awaiting_total: int
+    placed_today: int
+    oldest_waiting_hours: int | None
+
+
+async def order_detail(ctx: Ctx, order_id: int) -> OrderOut:
+    return await _out(ctx, await by_id(ctx, Order, order_id, "order"))
+
+
+async def _out(ctx: Ctx, o: Order) -> OrderOut:
+    c = o.currency
+    lines = (await ctx.db.scalars(select(OrderLine).where(OrderLine.order_id == o.id).order_by(OrderLine.id))).all()
+    fuls = (await ctx.db.scalars(select(Fulfilment).where(Fulfilment.order_id == o.id).order_by(Fulfilment.id))).all()
+    refs = (await ctx.db.scalars(select(Refund).where(Refund.order_id == o.id).order_by(Refund.id))).all()
+    notes = (await ctx.db.scalars(select(OrderNote).where(OrderNote.order_id == o.id).order_by(OrderNote.id))).all()
+    return OrderOut(
+        id=o.id, number=o.number, status=o.status, email=o.email, customer_id=o.customer_id,
+        subtotal=money(o.subtotal, c), discount_total=money(o.discount_total, c),
+        shipping_total=money(o.shipping_total, c), total=money(o.total, c), refunded_total=money(o.refunded_total, c),
+        coupon_code=o.coupon_code, shipping_address=dict(o.shipping_address),
+        lines=[LineOut(id=ln.id, sku=ln.sku, title=ln.title, quantity=ln.quantity, unit_price=money(ln.unit_price, c),
+                       total=money(ln.unit_price * ln.quantity, c), fulfilled_quantity=ln.fulfilled_quantity)
+               for ln in lines],
+        fulfilments=[FulfilmentOut(id=f.id, carrier=f.carrier, tracking_number=f.tracking_number,
+                                   items=list(f.items), created_at=f.created_at) for f in fuls],
+        refunds=[RefundOut(id=r.id, amount=money(r.amount, c), reason=r.reason, restock=r.restock,
+                           created_at=r.created_at) for r in refs],
+        notes=[NoteOut(id=n.id, body=n.body, created_at=n.created_at) for n in notes],
+        created_at=o.created_at, paid_at=o.paid_at, fulfilled_at=o.fulfilled_at, cancelled_at=o.cancelled_at)
+
+
+class OrderRef(Args, kw_only=True):
+    id: Id | None = None
+    number: OrderNumber | None = None
+
+
+class WriteOrderRef(WriteArgs, kw_only=True):
+    id: Id | None = None
+    number: OrderNumber | None = None
+
+
+async def resolve_order(ctx: Ctx, ref: Any) -> Order:
+    if (ref.id is None) == (ref.number is None):
+        raise InvalidArgument("$", "give exactly one of id or number to pick the order")
+    if ref.id is not None:
+        return await by_id(ctx, Order, ref.id, "order")
+    o = await ctx.db.scalar(select(Order).where(Order.store_id == ctx.store_id, Order.number == ref.number))
+    if o is None:
+        raise ToolFailure(f"no order number {ref.number} in this store")
+    return o
+
+
+def day_start(d: date) -> datetime:
+    return datetime.combine(d, time.min, tzinfo=UTC)
+
+
+# --- read tools --------------------------------------------------------------------------------
+
+class ListOrders(Args, kw_only=True):
+    status: Status | None = None
+    customer_id: Id | None = None
+    email: Annotated[Query | None, Meta(description="Text in the customer email (literal match).")] = None
+    since: Annotated[date | None, Meta(description="Placed on or after this day (YYYY-MM-DD, UTC).")] = None
+    until: Annotated[date | None, Meta(description="Placed on or before this day (YYYY-MM-DD, UTC).")] = None
+    sort: Literal["newest", "oldest", "total_desc", "total_asc"] = "newest"
+    limit: Limit = DEFAULT_LIMIT
+    cursor: Cursor | None = None
+
+
+@tool("list_orders", "List orders",
+      "List orders with status, customer email, total and item count. Filter by status, customer, email text or "
+      "date range; sort by date or total. For orders waiting to ship use list_orders_awaiting_fulfillment.",
+      ListOrders, OrderPage, "orders:read")
+async def list_orders(ctx: Ctx, a: ListOrders) -> OrderPage:
+    offset = decode_cursor("list_orders", a.cursor)
+    items = (select(OrderLine.order_id, func.sum(OrderLine.quantity).label("n"))
+             .where(OrderLine.store_id == ctx.store_id).group_by(OrderLine.order_id).subquery())
+    q = (select(Order, func.coalesce(items.c.n, 0)).outerjoin(items, items.c.order_id == Order.id)
+         .where(Order.store_id == ctx.store_id))
+    if a.status:
+        q = q.where(Order.status == a.status)
+    if a.customer_id:
+        q = q.where(Order.customer_id == a.customer_id)
+    if a.email:
+        q = q.where(func.lower(Order.email).like(like_contains(a.email), escape="\\"))
+    if a.since:
+        q = q.where(Order.created_at >= day_start(a.since))
+    if a.until:
+        q = q.where(Order.created_at < day_start(a.until + timedelta(days=1)))
+    order = {"newest": (Order.created_at.desc(), Order.id.desc()), "oldest": (Order.created_at, Order.id),
+             "total_desc": (Order.total.desc(), Order.id), "total_asc": (Order.total, Order.id)}[a.sort]
+    rows = (await ctx.db.execute(q.order_by(*order).offset(offset).limit(a.limit + 1))).all()
+    out = [OrderSummary(id=o.id, number=o.number, status=o.status, email=o.email, total=money(o.total, o.currency),
+                        items=int(n), created_at=o.created_at) for o, n in rows]
+    return finish("list_orders", OrderPage, out, offset, a.limit)
+
+
+@tool("get_order", "Get an order",
+      "One order by id or order number: lines, totals, coupon, fulfilments, refunds and notes.",
+      OrderRef, OrderOut, "orders:read")
+async def get_order(ctx: Ctx, a: OrderRef) -> OrderOut:
+    return await _out(ctx, await resolve_order(ctx, a))
+
+
+class FulfilmentQueue(Args, kw_only=True):
+    limit: Limit = 50
+    cursor: Cursor | None = None
+
+
+@tool("list_orders_awaiting_fulfillment", "Orders that need fulfillment",
+      "Answers 'what orders need fulfillment today?': paid and partially fulfilled orders not yet shipped, "
+      "oldest first, with what remains to ship per line, how many hours each has waited and how many were "
+      "placed today.", FulfilmentQueue, QueuePage, "orders:read")
+async def list_orders_awaiting_fulfillment(ctx: Ctx, a: FulfilmentQueue) -> QueuePage:
+    offset = decode_cursor("list_orders_awaiting_fulfillment", a.cursor)
+    base = (Order.store_id == ctx.store_id, Order.status.in_(AWAITING_FULFILMENT))
+    total, oldest = (await ctx.db.execute(select(func.count(), func.min(Order.created_at)).where(*base))).one()
+    today = await ctx.db.scalar(select(func.count()).where(*base, Order.created_at >= day_start(ctx.now.date())))
+    orders = (await ctx.db.scalars(select(Order).where(*base).order_by(Order.created_at, Order.id)
+                                   .offset(offset).limit(a.limit + 1))).all()
+    lines: dict[int, list[QueueLine]] = {}
+    if orders:
+        for ln in (await ctx.db.scalars(select(OrderLine).where(OrderLine.order_id.in_([o.id for o in orders]))
+                                        .order_by(OrderLine.id))).all():
+            if ln.quantity > ln.fulfilled_quantity:
+                lines.setdefault(ln.order_id, []).append(
+                    QueueLine(sku=ln.sku, title=ln.title, remaining=ln.quantity - ln.fulfilled_quantity))
+
+    def hours(at: datetime) -> int:
+        return int((ctx.now - at).total_seconds() // 3600)
+
+    oldest_at = None if oldest is None else (oldest if isinstance(oldest, datetime) else datetime.fromisoformat(oldest))
+    if oldest_at is not None and oldest_at.tzinfo is None:
+        oldest_at = oldest_at.replace(tzinfo=UTC)
+    items = [QueueItem(id=o.id, number=o.number, status=o.status, email=o.email, total=money(o.total, o.currency),
+                       created_at=o.created_at, waiting_hours=hours(o.created_at), lines=lines.get(o.id, []))
+             for o in orders]
+    return finish("list_orders_awaiting_fulfillment", QueuePage, items, offset, a.limit, awaiting_total=int(total),
+                  placed_today=int(today or 0), oldest_waiting_hours=None if oldest_at is None else hours(oldest_at))
+
+
+# --- write tools -------------------------------------------------------------------------------
+
+class LineIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    sku: Sku
+    quantity: Quantity
+
+
+class AddressIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: ShortText = ""
+    line1: ShortText = ""
+    line2: ShortText = ""
+    city: ShortText = ""
+    postcode: ShortText = ""
+    country: Annotated[str, Meta(pattern=r"^[A-Z]{2}$")] = "US"
+
+
+class CreateOrder(WriteArgs, kw_only=True):
+    email: Annotated[str, Meta(min_length=3, max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")]
+    lines: Annotated[list[LineIn], Meta(min_length=1, max_length=100)]
+    coupon_code: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{3,32}$")] | None = None
+    shipping: MoneyStr = "0"
+    status: Literal["pending", "paid"] = "pending"
+    shipping_address: AddressIn | None = None
+    note: LongText | None = None
+
+
+@tool("create_order", "Create a manual order",
+      "Create an order for a customer email (the customer is created if new) from SKUs and quantities; stock is "
+      "reserved, an optional coupon applied. status 'paid' records an order already paid.",
+      CreateOrder, OrderOut, "orders:write")
+async def create_order(ctx: Ctx, a: CreateOrder) -> OrderOut:
+    customer = await ctx.db.scalar(select(Customer).where(Customer.store_id == ctx.store_id,
+                                                          func.lower(Customer.email) == a.email.lower()))
+    if customer is None:
+        customer = Customer(store_id=ctx.store_id, email=a.email, created_at=ctx.now)
+        ctx.db.add(customer)
+        await ctx.db.flush()
+        ctx.created("customer", customer.id)
+    priced: list[tuple[Variant, int]] = []
+    for i, line in enumerate(a.lines):
+        v = await ctx.db.scalar(select(Variant).where(Variant.store_id == ctx.store_id,
+                                                      func.lower(Variant.sku) == line.sku.lower()))
+        if v is None:
+            raise ToolFailure(f"lines[{i}]: no variant with SKU {line.sku} in this store")
+        if v.stock < line.quantity:
+            raise ToolFailure(f"lines[{i}]: only {v.stock} of {v.sku} in stock, {line.quantity} wanted")
+        priced.append((v, line.quantity))
+    subtotal = sum(v.price * q for v, q in priced)
+    shipping = parse_money(ctx, a.shipping, "$.shipping")
+    discount, coupon = 0, None
+    if a.coupon_code:
+        coupon = await ctx.db.scalar(select(Coupon).where(Coupon.store_id == ctx.store_id,
+                                                          func.lower(Coupon.code) == a.coupon_code.lower()))
+        if coupon is None:
+            raise ToolFailure(f"no coupon {a.coupon_code} in this store")
+        await check_coupon(ctx, coupon, customer.id, subtotal)
+        discount = discount_for(coupon, subtotal)
+        coupon.times_used += 1
+    number = (await ctx.db.scalar(select(func.max(Order.number)).where(Order.store_id == ctx.store_id)) or 1000) + 1
+    o = Order(store_id=ctx.store_id, number=number, customer_id=customer.id, email=customer.email, status=a.status,
+              currency=ctx.currency, subtotal=subtotal, discount_total=discount, shipping_total=shipping,
+              total=subtotal - discount + shipping, coupon_code=coupon.code if coupon else None,
+              shipping_address=msgspec.to_builtins(a.shipping_address) if a.shipping_address else {},
+              created_at=ctx.now, updated_at=ctx.now, paid_at=ctx.now if a.status == "paid" else None)
+    ctx.db.add(o)
+    await ctx.db.flush()
+    for v, q in priced:
+        title = await ctx.db.scalar(select(Variant.title).where(Variant.id == v.id))
+        ctx.db.add(OrderLine(store_id=ctx.store_id, order_id=o.id, product_id=v.product_id, variant_id=v.id,
+                             sku=v.sku, title=f"{v.sku} {title}", quantity=q, unit_price=v.price))
+        ctx.updated("variant", v.id, "stock", v.stock, v.stock - q)
+        v.stock -= q
+    if a.note:
+        ctx.db.add(OrderNote(store_id=ctx.store_id, order_id=o.id, body=a.note, author_user_id=ctx.who.user_id,
+                             created_at=ctx.now))
+    await ctx.db.flush()
+    ctx.created("order", o.id)
+    return await _out(ctx, o)
+
+
+class UpdateOrderStatus(WriteOrderRef, kw_only=True):
+    status: Literal["paid", "cancelled"]
+    restock: Annotated[bool, Meta(description="On cancel, put the items back in stock.")] = True
+
+
+@tool("update_order_status", "Change an order's status",
+      "Mark a pending order paid, or cancel a pending or paid (unshipped) order, restocking by default. "
+      "Shipping is fulfill_order; money back is refund_order.", UpdateOrderStatus, OrderOut, "orders:write")
+async def update_order_status(ctx: Ctx, a: UpdateOrderStatus) -> OrderOut:
+    o = await resolve_order(ctx, a)
+    allowed = TRANSITIONS.get(o.status, ())
+    if a.status not in allowed:
+        hint = f"allowed from {o.status}: {', '.join(allowed)}" if allowed else f"{o.status} is final here"
+        raise ToolFailure(f"order {o.number} cannot go from {o.status} to {a.status}; {hint}")
+    ctx.updated("order", o.id, "status", o.status, a.status)
+    o.status = a.status
+    if a.status == "paid":
+        o.paid_at = ctx.now
+    else:
+        o.cancelled_at = ctx.now
+        if a.restock:
+            await _restock(ctx, o, None)
+    o.updated_at = ctx.now
+    await ctx.db.flush()
+    return await _out(ctx, o)
+
+
+async def _restock(ctx: Ctx, o: Order, only: dict[int, int] | None) -> None:
+    for ln in (await ctx.db.scalars(select(OrderLine).where(OrderLine.order_id == o.id))).all():
+        qty = ln.quantity if only is None else only.get(ln.id, 0)
+        if qty and ln.variant_id is not None:
+            v = await ctx.db.get(Variant, ln.variant_id)
+            if v is not None and v.store_id == ctx.store_id:
+                ctx.updated("variant", v.id, "stock", v.stock, v.stock + qty)
+                v.stock += qty
+
+
+class FulfilItem(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    line_id: Id
+    quantity: Quantity
+
+
+class FulfillOrder(WriteOrderRef, kw_only=True):
+    items: Annotated[list[FulfilItem], Meta(max_length=100, description="Lines to ship; omit to ship all "
+                                                                         "that remain.")] | None = None
+    carrier: ShortText = ""
+    tracking_number: ShortText = ""
+
+
+@tool("fulfill_order", "Fulfill an order",
+      "Record a shipment of a paid order (all remaining items, or the given line quantities) with optional "
+      "carrier and tracking number; the order becomes fulfilled or partially_fulfilled.",
+      FulfillOrder, OrderOut, "orders:write")
+async def fulfill_order(ctx: Ctx, a: FulfillOrder) -> OrderOut:
+    o = await resolve_order(ctx, a)
+    if o.status not in AWAITING_FULFILMENT:
+        raise ToolFailure(f"order {o.number} is {o.status}; only paid or partially_fulfilled orders can ship")
+    lines = {ln.id: ln for ln in (await ctx.db.scalars(select(OrderLine).where(OrderLine.order_id == o.id))).all()}
+    wanted = {ln.id: ln.quantity - ln.fulfilled_quantity for ln in lines.values()} if a.items is None else {}
+    for i, item in enumerate(a.items or ()):
+        ln = lines.get(item.line_id)
+        if ln is None:
+            raise ToolFailure(f"items[{i}]: order {o.number} has no line {item.line_id}")
+        if item.quantity > ln.quantity - ln.fulfilled_quantity:
+            raise ToolFailure(f"items[{i}]: only {ln.quantity - ln.fulfilled_quantity} of line {ln.id} left to ship")
+        wanted[ln.id] = wanted.get(ln.id, 0) + item.quantity
+    shipped = [{"line_id": lid, "quantity": q} for lid, q in wanted.items() if q > 0]
+    if not shipped:
+        raise ToolFailure(f"order {o.number} has nothing left to ship")
+    for s in shipped:
+        lines[s["line_id"]].fulfilled_quantity += s["quantity"]
+    f = Fulfilment(store_id=ctx.store_id, order_id=o.id, carrier=a.carrier, tracking_number=a.tracking_number,
+                   items=shipped, created_at=ctx.now)
+    ctx.db.add(f)
+    done = all(ln.fulfilled_quantity >= ln.quantity for ln in lines.values())
+    new = "fulfilled" if done else "partially_fulfilled"
+    ctx.updated("order", o.id, "status", o.status, new)
+    o.status = new
+    o.fulfilled_at = ctx.now if done else o.fulfilled_at
+    o.updated_at = ctx.now
+    await ctx.db.flush()
+    ctx.created("fulfilment", f.id)
+    return await _out(ctx, o)
+
+
+class RefundOrder(WriteOrderRef, kw_only=True):
+    amount: Annotated[MoneyStr | None, Meta(description="Decimal amount; omit to refund all that remains.")] = None
+    reason: ShortText = ""
+    restock: bool = False
+
+
+@tool("refund_order", "Refund an order",
+      "Refund all or part (amount as a decimal string) of a paid order; a full refund sets status refunded. "
+      "restock puts all its items back in stock.", RefundOrder, OrderOut, "orders:write")
+async def refund_order(ctx: Ctx, a: RefundOrder) -> OrderOut:
+    o = await resolve_order(ctx, a)
+    if o.status not in ("paid", "partially_fulfilled", "fulfilled"):
+        raise ToolFailure(f"order {o.number} is {o.status}; only paid or fulfilled orders can be refunded")
+    remaining = o.total - o.refunded_total
+    amount = remaining if a.amount is None else parse_money(ctx, a.amount, "$.amount")
+    if amount <= 0 or amount > remaining:
+        raise ToolFailure(f"refund must be between 0.01 and {money(remaining, o.currency).amount} {o.currency}")
+    r = Refund(store_id=ctx.store_id, order_id=o.id, amount=amount, currency=o.currency, reason=a.reason,
+               restock=a.restock, created_at=ctx.now)
+    ctx.db.add(r)
+    ctx.updated("order", o.id, "refunded_total", money(o.refunded_total, o.currency).amount,
+                money(o.refunded_total + amount, o.currency).amount)
+    o.refunded_total += amount
+    if o.refunded_total == o.total:
+        ctx.updated("order", o.id, "status", o.status, "refunded")
+        o.status = "refunded"
+    if a.restock:
+        await _restock(ctx, o, None)
+    o.updated_at = ctx.now
+    await ctx.db.flush()
+    ctx.created("refund", r.id)
+    return await _out(ctx, o)
+
+
+class AddOrderNote(WriteOrderRef, kw_only=True):
+    body: Annotated[str, Meta(min_length=1, max_length=5000, pattern=r"^[^\x00]*$")]
+
+
+@tool("add_order_note", "Add an order note", "Add an internal note to an order (staff only, never sent to "
+      "the customer).", AddOrderNote, OrderOut, "orders:write")
+async def add_order_note(ctx: Ctx, a: AddOrderNote) -> OrderOut:
+    o = await resolve_order(ctx, a)
+    n = OrderNote(store_id=ctx.store_id, order_id=o.id, body=a.body, author_user_id=ctx.who.user_id,
+                  created_at=ctx.now)
+    ctx.db.add(n)
+    await ctx.db.flush()
+    ctx.created("order_note", n.id)
+    return await _out(ctx, o)
+
+
+TOOLS = (list_orders, get_order, list_orders_awaiting_fulfillment, create_order, update_order_status,
+         fulfill_order, refund_order, add_order_note)
+

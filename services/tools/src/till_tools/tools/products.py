@@ -1,0 +1,462 @@
+"""Products and variants: list, find, read, create, update, delete, stock, prices."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+from sqlalchemy import delete, func, or_, select
+
+from till_tools.lookup import by_id, by_text
+from till_tools.money import Money, MoneyError, MoneyStr, money, to_minor
+from till_tools.pagination import DEFAULT_LIMIT, decode_cursor, finish, like_contains
+from till_tools.spec import (
+    Args,
+    Ctx,
+    Cursor,
+    Id,
+    InvalidArgument,
+    Limit,
+    Name,
+    Page,
+    Query,
+    Result,
+    ShortText,
+    Sku,
+    ToolFailure,
+    WriteArgs,
+    tool,
+)
+from till_tools.store.models import Category, Product, ProductCategory, Variant
+
+ProductStatus = Literal["active", "draft", "archived"]
+Tag = Annotated[str, Meta(min_length=1, max_length=50, pattern=r"^[^\x00-\x1f,]+$")]
+Stock = Annotated[int, Meta(ge=0, le=10_000_000)]
+Description = Annotated[str, Meta(max_length=20_000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$")]
+
+
+# --- results -----------------------------------------------------------------------------------
+
+class VariantOut(Result, kw_only=True):
+    id: int
+    product_id: int
+    sku: str
+    title: str
+    price: Money
+    compare_at_price: Money | None
+    stock: int
+
+
+class ProductOut(Result, kw_only=True):
+    id: int
+    title: str
+    slug: str
+    status: str
+    description: str
+    vendor: str
+    product_type: str
+    tags: list[str]
+    category_ids: list[int]
+    variants: list[VariantOut]
+    total_stock: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProductSummary(Result, kw_only=True):
+    id: int
+    title: str
+    status: str
+    min_price: Money
+    max_price: Money
+    total_stock: int
+    skus: list[str]
+
+
+class ProductPage(Page, kw_only=True):
+    items: list[ProductSummary]
+
+
+class Deleted(Result, kw_only=True):
+    deleted: str
+    id: int
+
+
+class BulkPriceResult(Result, kw_only=True):
+    updated_variants: int
+    variants: list[VariantOut]
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+def slugify(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:180] or "item"
+
+
+async def unique_slug(ctx: Ctx, model: Any, title: str, exclude_id: int | None = None) -> str:
+    base = slugify(title)
+    taken = set((await ctx.db.scalars(select(model.slug).where(
+        model.store_id == ctx.store_id, model.slug.like(f"{base}%"),
+        model.id != (exclude_id or 0)))).all())
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def parse_money(ctx: Ctx, value: str, path: str) -> int:
+    try:
+        return to_minor(value, ctx.currency)
+    except MoneyError as exc:
+        raise InvalidArgument(path, str(exc)) from None
+
+
+def variant_out(v: Variant, currency: str) -> VariantOut:
+    return VariantOut(id=v.id, product_id=v.product_id, sku=v.sku, title=v.title, price=money(v.price, currency),
+                      compare_at_price=None if v.compare_at_price is None else money(v.compare_at_price, currency),
+                      stock=v.stock)
+
+
+async def product_out(ctx: Ctx, p: Product) -> ProductOut:
+    variants = (await ctx.db.scalars(select(Variant).where(Variant.product_id == p.id)
+                                     .order_by(Variant.position, Variant.id))).all()
+    cats = (await ctx.db.scalars(select(ProductCategory.category_id).where(ProductCategory.product_id == p.id)
+                                 .order_by(ProductCategory.category_id))).all()
+    return ProductOut(id=p.id, title=p.title, slug=p.slug, status=p.status, description=p.description,
+                      vendor=p.vendor, product_type=p.product_type, tags=list(p.tags), category_ids=list(cats),
+                      variants=[variant_out(v, ctx.currency) for v in variants],
+                      total_stock=sum(v.stock for v in variants), created_at=p.created_at, updated_at=p.updated_at)
+
+
+RefId = Annotated[Id | None, Meta(description="Product id.")]
+RefName = Annotated[Name | None, Meta(description='Exact product title, e.g. "Classic T-Shirt".')]
+RefSku = Annotated[Sku | None, Meta(description="SKU of any of its variants, e.g. TS-001-M.")]
+
+
+class ProductRef(Args, kw_only=True):
+    id: RefId = None
+    name: RefName = None
+    sku: RefSku = None
+
+
+class WriteProductRef(WriteArgs, kw_only=True):
+    id: RefId = None
+    name: RefName = None
+    sku: RefSku = None
+
+
+async def resolve_product(ctx: Ctx, ref: Any) -> Product:
+    given = [k for k in ("id", "name", "sku") if getattr(ref, k) is not None]
+    if len(given) != 1:
+        raise InvalidArgument("$", "give exactly one of id, name or sku to pick the product")
+    if ref.id is not None:
+        return await by_id(ctx, Product, ref.id, "product")
+    if ref.name is not None:
+        return await by_text(ctx, Product, Product.title, ref.name, "product")
+    variant = await by_text(ctx, Variant, Variant.sku, ref.sku, "variant with that SKU")
+    return await by_id(ctx, Product, variant.product_id, "product")
+
+
+async def resolve_variant(ctx: Ctx, id: int | None, sku: str | None) -> Variant:
+    if (id is None) == (sku is None):
+        raise InvalidArgument("$", "give exactly one of variant_id or sku")
+    if id is not None:
+        return await by_id(ctx, Variant, id, "variant")
+    assert sku is not None
+    return await by_text(ctx, Variant, Variant.sku, sku, "variant with that SKU")
+
+
+async def set_categories(ctx: Ctx, product_id: int, ids: list[int]) -> None:
+    for cid in ids:
+        await by_id(ctx, Category, cid, "category")
+    await ctx.db.execute(delete(ProductCategory).where(ProductCategory.product_id == product_id))
+    for cid in dict.fromkeys(ids):
+        ctx.db.add(ProductCategory(product_id=product_id, category_id=cid, store_id=ctx.store_id))
+
+
+# --- read tools --------------------------------------------------------------------------------
+
+class ListProducts(Args, kw_only=True):
+    query: Annotated[Query | None, Meta(description="Text in the title or a SKU (literal match).")] = None
+    status: ProductStatus | None = None
+    category_id: Id | None = None
+    low_stock_below: Annotated[int, Meta(ge=0, le=1_000_000,
+                                          description="Only products with total stock below this.")] | None = None
+    sort: Literal["title", "newest", "oldest", "price_asc", "price_desc", "stock_asc", "stock_desc"] = "title"
+    limit: Limit = DEFAULT_LIMIT
+    cursor: Cursor | None = None
+
+
+@tool("list_products", "List products",
+      "List or search the store's products with price range and stock. Filter by text (title or SKU), "
+      "status, category or low stock; sort by title, date, price or stock. Paginated: pass next_cursor.",
+      ListProducts, ProductPage, "products:read")
+async def list_products(ctx: Ctx, a: ListProducts) -> ProductPage:
+    offset = decode_cursor("list_products", a.cursor)
+    agg = (select(Variant.product_id.label("pid"), func.min(Variant.price).label("lo"),
+                  func.max(Variant.price).label("hi"), func.sum(Variant.stock).label("stock"))
+           .where(Variant.store_id == ctx.store_id).group_by(Variant.product_id).subquery())
+    stock = func.coalesce(agg.c.stock, 0)
+    q = (select(Product, func.coalesce(agg.c.lo, 0), func.coalesce(agg.c.hi, 0), stock)
+         .outerjoin(agg, agg.c.pid == Product.id).where(Product.store_id == ctx.store_id))
+    if a.query:
+        pattern = like_contains(a.query)
+        by_sku = select(Variant.product_id).where(Variant.store_id == ctx.store_id,
+                                                  func.lower(Variant.sku).like(pattern, escape="\\"))
+        q = q.where(or_(func.lower(Product.title).like(pattern, escape="\\"), Product.id.in_(by_sku)))
+    if a.status:
+        q = q.where(Product.status == a.status)
+    if a.category_id:
+        q = q.where(Product.id.in_(select(ProductCategory.product_id).where(
+            ProductCategory.category_id == a.category_id, ProductCategory.store_id == ctx.store_id)))
+    if a.low_stock_below is not None:
+        q = q.where(stock < a.low_stock_below)
+    order = {"title": (Product.title, Product.id), "newest": (Product.created_at.desc(), Product.id.desc()),
+             "oldest": (Product.created_at, Product.id), "price_asc": (agg.c.lo, Product.id),
+             "price_desc": (agg.c.hi.desc(), Product.id), "stock_asc": (stock, Product.id),
+             "stock_desc": (stock.desc(), Product.id)}[a.sort]
+    rows = (await ctx.db.execute(q.order_by(*order).offset(offset).limit(a.limit + 1))).all()
+    ids = [r[0].id for r in rows]
+    skus: dict[int, list[str]] = {}
+    if ids:
+        for pid, sku in (await ctx.db.execute(select(Variant.product_id, Variant.sku)
+                                              .where(Variant.product_id.in_(ids))
+                                              .order_by(Variant.position, Variant.id))).all():
+            skus.setdefault(pid, []).append(sku)
+    items = [ProductSummary(id=p.id, title=p.title, status=p.status, min_price=money(int(lo), ctx.currency),
+                            max_price=money(int(hi), ctx.currency), total_stock=int(st), skus=skus.get(p.id, []))
+             for p, lo, hi, st in rows]
+    return finish("list_products", ProductPage, items, offset, a.limit)
+
+
+@tool("get_product", "Get a product",
+      "Full details of one product — variants with SKU, price, compare-at price and stock, categories — "
+      'found by id, exact title ("Classic T-Shirt") or any variant SKU. Near misses suggest the closest names.',
+      ProductRef, ProductOut, "products:read")
+async def get_product(ctx: Ctx, a: ProductRef) -> ProductOut:
+    return await product_out(ctx, await resolve_product(ctx, a))
+
+
+class VariantRef(Args, kw_only=True):
+    variant_id: Id | None = None
+    sku: Sku | None = None
+
+
+class WriteVariantRef(WriteArgs, kw_only=True):
+    variant_id: Id | None = None
+    sku: Sku | None = None
+
+
+@tool("get_variant", "Get a variant", "One variant (SKU, price, compare-at price, stock) by variant_id or SKU.",
+      VariantRef, VariantOut, "products:read")
+async def get_variant(ctx: Ctx, a: VariantRef) -> VariantOut:
+    return variant_out(await resolve_variant(ctx, a.variant_id, a.sku), ctx.currency)
+
+
+# --- write tools -------------------------------------------------------------------------------
+
+class VariantIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    sku: Sku
+    price: MoneyStr
+    title: Name = "Default"
+    compare_at_price: MoneyStr | None = None
+    stock: Stock = 0
+
+
+class CreateProduct(WriteArgs, kw_only=True):
+    title: Name
+    variants: Annotated[list[VariantIn], Meta(min_length=1, max_length=100,
+                                              description="At least one variant; a simple product has one.")]
+    description: Description = ""
+    status: ProductStatus = "active"
+    vendor: ShortText = ""
+    product_type: ShortText = ""
+    tags: Annotated[list[Tag], Meta(max_length=50)] = msgspec.field(default_factory=list)
+    category_ids: Annotated[list[Id], Meta(max_length=50)] = msgspec.field(default_factory=list)
+
+
+@tool("create_product", "Create a product",
+      "Create a product with one or more variants (SKU, price as a decimal string, stock). SKUs must be new "
+      "in this store.", CreateProduct, ProductOut, "products:write")
+async def create_product(ctx: Ctx, a: CreateProduct) -> ProductOut:
+    skus = [v.sku for v in a.variants]
+    if len(set(s.lower() for s in skus)) != len(skus):
+        raise InvalidArgument("$.variants", "two variants share a SKU")
+    taken = (await ctx.db.scalars(select(Variant.sku).where(
+        Variant.store_id == ctx.store_id, func.lower(Variant.sku).in_([s.lower() for s in skus])))).all()
+    if taken:
+        raise ToolFailure(f"SKU {taken[0]} is already used in this store")
+    prices = [(parse_money(ctx, v.price, f"$.variants[{i}].price"),
+               None if v.compare_at_price is None else parse_money(ctx, v.compare_at_price,
+                                                                   f"$.variants[{i}].compare_at_price"))
+              for i, v in enumerate(a.variants)]
+    p = Product(store_id=ctx.store_id, title=a.title, slug=await unique_slug(ctx, Product, a.title),
+                description=a.description, status=a.status, vendor=a.vendor, product_type=a.product_type,
+                tags=list(a.tags), created_at=ctx.now, updated_at=ctx.now)
+    ctx.db.add(p)
+    await ctx.db.flush()
+    for i, (v, (price, compare)) in enumerate(zip(a.variants, prices, strict=True)):
+        ctx.db.add(Variant(store_id=ctx.store_id, product_id=p.id, sku=v.sku, title=v.title, price=price,
+                           compare_at_price=compare, stock=v.stock, position=i + 1))
+    await set_categories(ctx, p.id, list(a.category_ids))
+    await ctx.db.flush()
+    ctx.created("product", p.id)
+    return await product_out(ctx, p)
+
+
+class UpdateProduct(WriteProductRef, kw_only=True):
+    title: Name | None = None
+    description: Description | None = None
+    status: ProductStatus | None = None
+    vendor: ShortText | None = None
+    product_type: ShortText | None = None
+    tags: Annotated[list[Tag], Meta(max_length=50)] | None = None
+    category_ids: Annotated[list[Id], Meta(max_length=50)] | None = None
+    price: Annotated[MoneyStr | None, Meta(description='New price for every variant, e.g. "29.99".')] = None
+    compare_at_price: MoneyStr | None = None
+
+
+@tool("update_product", "Update a product",
+      'Change a product found by id, exact title or SKU: title, description, status, tags, categories, and '
+      '"price" (a decimal string such as "29.99", applied to every variant; use update_variant for one).',
+      UpdateProduct, ProductOut, "products:write", idempotent=True)
+async def update_product(ctx: Ctx, a: UpdateProduct) -> ProductOut:
+    p = await resolve_product(ctx, a)
+    for name in ("title", "description", "status", "vendor", "product_type"):
+        value = getattr(a, name)
+        if value is not None:
+            ctx.updated("product", p.id, name, getattr(p, name), value)
+            setattr(p, name, value)
+    if a.tags is not None:
+        ctx.updated("product", p.id, "tags", list(p.tags), list(a.tags))
+        p.tags = list(a.tags)
+    if a.title is not None:
+        p.slug = await unique_slug(ctx, Product, a.title, exclude_id=p.id)
+    if a.category_ids is not None:
+        await set_categories(ctx, p.id, list(a.category_ids))
+        ctx.updated("product", p.id, "category_ids", None, list(a.category_ids))
+    if a.price is not None or a.compare_at_price is not None:
+        price = None if a.price is None else parse_money(ctx, a.price, "$.price")
+        compare = None if a.compare_at_price is None else parse_money(ctx, a.compare_at_price, "$.compare_at_price")
+        for v in (await ctx.db.scalars(select(Variant).where(Variant.product_id == p.id))).all():
+            if price is not None:
+                ctx.updated("variant", v.id, "price", money(v.price, ctx.currency).amount,
+                            money(price, ctx.currency).amount)
+                v.price = price
+            if compare is not None:
+                v.compare_at_price = compare
+    p.updated_at = ctx.now
+    await ctx.db.flush()
+    return await product_out(ctx, p)
+
+
+class DeleteProduct(WriteProductRef, kw_only=True):
+    pass
+
+
+@tool("delete_product", "Delete a product",
+      "Delete a product and its variants (order history keeps its lines). Prefer status 'archived' to hide it.",
+      DeleteProduct, Deleted, "products:write", destructive=True, idempotent=False)
+async def delete_product(ctx: Ctx, a: DeleteProduct) -> Deleted:
+    p = await resolve_product(ctx, a)
+    await ctx.db.delete(p)
+    await ctx.db.flush()
+    ctx.deleted("product", p.id)
+    return Deleted(deleted="product", id=p.id)
+
+
+class UpdateInventory(WriteVariantRef, kw_only=True):
+    set_to: Annotated[int, Meta(ge=0, le=10_000_000, description="New absolute stock (≥ 0).")] | None = None
+    adjust_by: Annotated[int, Meta(ge=-10_000_000, le=10_000_000,
+                                    description="Add (or, negative, remove) this many units.")] | None = None
+
+
+@tool("update_inventory", "Update stock",
+      "Set (set_to) or adjust (adjust_by) the stock of one variant picked by variant_id or SKU. "
+      "Stock never goes below zero.", UpdateInventory, VariantOut, "products:write")
+async def update_inventory(ctx: Ctx, a: UpdateInventory) -> VariantOut:
+    if (a.set_to is None) == (a.adjust_by is None):
+        raise InvalidArgument("$", "give exactly one of set_to or adjust_by")
+    v = await resolve_variant(ctx, a.variant_id, a.sku)
+    new = a.set_to if a.set_to is not None else v.stock + (a.adjust_by or 0)
+    if new < 0:
+        raise ToolFailure(f"stock of {v.sku} would become {new}; it has {v.stock}")
+    ctx.updated("variant", v.id, "stock", v.stock, new)
+    v.stock = new
+    await ctx.db.flush()
+    return variant_out(v, ctx.currency)
+
+
+class UpdateVariant(WriteVariantRef, kw_only=True):
+    price: MoneyStr | None = None
+    compare_at_price: MoneyStr | None = None
+    stock: Stock | None = None
+    title: Name | None = None
+    new_sku: Sku | None = None
+
+
+@tool("update_variant", "Update a variant",
+      "Change one variant (by variant_id or SKU): price, compare-at price, stock, title or SKU.",
+      UpdateVariant, VariantOut, "products:write", idempotent=True)
+async def update_variant(ctx: Ctx, a: UpdateVariant) -> VariantOut:
+    v = await resolve_variant(ctx, a.variant_id, a.sku)
+    if a.price is not None:
+        price = parse_money(ctx, a.price, "$.price")
+        ctx.updated("variant", v.id, "price", money(v.price, ctx.currency).amount, money(price, ctx.currency).amount)
+        v.price = price
+    if a.compare_at_price is not None:
+        v.compare_at_price = parse_money(ctx, a.compare_at_price, "$.compare_at_price")
+    if a.stock is not None:
+        ctx.updated("variant", v.id, "stock", v.stock, a.stock)
+        v.stock = a.stock
+    if a.title is not None:
+        v.title = a.title
+    if a.new_sku is not None and a.new_sku != v.sku:
+        clash = await ctx.db.scalar(select(Variant.id).where(Variant.store_id == ctx.store_id,
+                                                             func.lower(Variant.sku) == a.new_sku.lower()))
+        if clash:
+            raise ToolFailure(f"SKU {a.new_sku} is already used in this store")
+        ctx.updated("variant", v.id, "sku", v.sku, a.new_sku)
+        v.sku = a.new_sku
+    await ctx.db.flush()
+    return variant_out(v, ctx.currency)
+
+
+class BulkUpdatePrices(WriteArgs, kw_only=True):
+    percent: Annotated[int, Meta(ge=-90, le=500, description="Change every matched price by this percent, "
+                                                              "e.g. 10 (+10%) or -15 (-15%).")]
+    category_id: Id | None = None
+    product_ids: Annotated[list[Id], Meta(max_length=500)] | None = None
+
+
+@tool("bulk_update_prices", "Change prices by a percentage",
+      "Raise or lower the price of every variant in a category, in a list of products, or (neither given) in "
+      "the whole store by a percentage, rounded to the cent. Try dry_run first.",
+      BulkUpdatePrices, BulkPriceResult, "products:write")
+async def bulk_update_prices(ctx: Ctx, a: BulkUpdatePrices) -> BulkPriceResult:
+    if a.percent == 0:
+        raise InvalidArgument("$.percent", "0% changes nothing")
+    q = select(Variant).where(Variant.store_id == ctx.store_id)
+    if a.category_id is not None:
+        await by_id(ctx, Category, a.category_id, "category")
+        q = q.where(Variant.product_id.in_(select(ProductCategory.product_id).where(
+            ProductCategory.category_id == a.category_id)))
+    if a.product_ids is not None:
+        q = q.where(Variant.product_id.in_(a.product_ids))
+    variants = (await ctx.db.scalars(q.order_by(Variant.id))).all()
+    for v in variants:
+        new = (v.price * (100 + a.percent) + 50) // 100     # half-up to the minor unit, integers only
+        ctx.updated("variant", v.id, "price", money(v.price, ctx.currency).amount, money(new, ctx.currency).amount)
+        v.price = new
+    await ctx.db.flush()
+    return BulkPriceResult(updated_variants=len(variants),
+                           variants=[variant_out(v, ctx.currency) for v in variants[:200]])
+
+
+TOOLS = (list_products, get_product, get_variant, create_product, update_product, delete_product,
+         update_inventory, update_variant, bulk_update_prices)
