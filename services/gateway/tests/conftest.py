@@ -11,8 +11,8 @@ import pytest
 
 sys.path.append(str(Path(__file__).parent))
 
-from gw_root import Service, clean_environ, free_port  # noqa: E402
-from gw_upstream import Upstream  # noqa: E402
+from gw_root import Service, clean_environ, free_port
+from gw_upstream import Upstream
 
 
 @pytest.fixture

@@ -17,9 +17,8 @@ from typing import Any
 import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
-from jwt.algorithms import ECAlgorithm
-
 from gw_root import free_port
+from jwt.algorithms import ECAlgorithm
 
 INTERNAL = "internal-" + "i" * 40
 
