@@ -46,9 +46,10 @@ def gateways(spawn: Callable[..., Service], upstream: Upstream, redis_url: str,
     public = f"http://127.0.0.1:{first_port}"
 
     def start(port: int | None = None, redis: bool = True, **extra: str) -> Service:
-        env = gateway_env(upstream, public, **extra)
+        env = gateway_env(upstream, public)
         if redis:
             env.update(TILL_REDIS_URL=redis_url, TILL_REDIS_NAMESPACE=redis_namespace)
+        env.update(extra)
         return spawn("gateway", env, port=port)
 
     gws = Gateways(upstream, public, start)
