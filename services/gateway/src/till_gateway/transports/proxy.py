@@ -69,7 +69,10 @@ class AuthProxy:
             await respond(send, exc.status, exc.body, exc.headers)
             return
         query = scope.get("query_string", b"").decode("latin-1")
-        url = self.auth_url + scope["path"] + (f"?{query}" if query else "")
+        # Mounted handlers see a rewritten scope["path"]; raw_path is what the client sent, unchanged.
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else str(raw_path)
+        url = self.auth_url + path + (f"?{query}" if query else "")
         try:
             async with self.session.request(str(scope.get("method", "GET")), url, data=body or None,
                                             allow_redirects=False,
