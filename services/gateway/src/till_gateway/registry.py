@@ -1,4 +1,4 @@
-"""Everything the gateway holds open, built once by ``create_app``."""
+"""Everything the gateway holds open, built once by ``create_app`` (Hydra's registry pattern)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ from redis.asyncio import Redis
 
 from till_common.errors import Unavailable
 from till_common.http import InternalClient
+from till_common.jwt import AccessTokenVerifier, JwksCache
+from till_gateway.auth import Authenticator, ProtectedResource
+from till_gateway.background import Background
+from till_gateway.dispatch import Dispatcher
+from till_gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from till_gateway.revocations import RevocationState
+from till_gateway.sessions import SessionHub
 from till_gateway.settings import GatewaySettings
+from till_gateway.transports.common import Gate
+from till_gateway.transports.proxy import AuthProxy
+from till_gateway.upstream import Auth, Tools
 
 
 @dataclass
@@ -23,12 +33,33 @@ class Registry:
     @classmethod
     def build(cls, settings: GatewaySettings) -> Registry:
         timeout = settings.upstream_timeout
-        return cls(
+        reg = cls(
             settings=settings,
             auth=InternalClient(settings.auth_url, settings.internal_token, timeout=timeout),
             tools=InternalClient(settings.tools_url, settings.internal_token, timeout=timeout),
-            redis=Redis.from_url(settings.redis_url) if settings.redis_url else None,
+            redis=Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
+                                 health_check_interval=30) if settings.redis_url else None,
         )
+        reg.wire()
+        return reg
+
+    def wire(self) -> None:
+        s = self.settings
+        self.resource = ProtectedResource(s.public_url)
+        self.auth_api = Auth(self.auth)
+        self.tools_api = Tools(self.tools)
+        self.revocations = RevocationState()
+        self.jwks = JwksCache(self.auth_api.jwks)
+        verifier = AccessTokenVerifier(self.jwks, issuer=s.public_url, audiences=self.resource.audiences)
+        self.authenticator = Authenticator(verifier, self.auth_api.introspect, self.revocations)
+        self.hub = SessionHub(self.redis, s.redis_namespace, s.session_ttl)
+        self.revocations.listeners.append(lambda: self.hub.close_revoked(self.revocations))
+        limiter: RateLimiter = (RedisRateLimiter(self.redis, s.redis_namespace, s.rate_limit_per_minute)
+                                if self.redis is not None else MemoryRateLimiter(s.rate_limit_per_minute))
+        self.dispatcher = Dispatcher()
+        self.gate = Gate(s, self.resource, self.authenticator, limiter, self.dispatcher, self.tools_api, self.hub)
+        self.background = Background(self.auth_api, self.revocations, self.hub, self.redis, s.redis_namespace)
+        self.proxy = AuthProxy(s.auth_url, s.internal_token, s.upstream_timeout)
 
     async def _upstream_ok(self, client: InternalClient) -> None:
         status, _, _ = await client.request("GET", "/healthz")
@@ -44,9 +75,16 @@ class Registry:
     async def check_redis(self) -> None:
         if self.redis is not None:
             await self.redis.ping()
+            if not self.hub.routable:
+                raise Unavailable("not subscribed to the replica channel")
+
+    async def check_revocations(self) -> None:
+        if not self.revocations.synced:
+            raise Unavailable("revocation feed not read yet")
 
     async def close(self) -> None:
         await self.auth.close()
         await self.tools.close()
+        await self.proxy.close()
         if self.redis is not None:
             await self.redis.aclose()

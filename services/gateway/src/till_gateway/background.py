@@ -1,0 +1,103 @@
+"""Background work of a replica: the revocation feed poll and the Redis subscription.
+
+One pub/sub connection carries both channels: ``revocation_channel(ns)`` (auth's pushes) and
+``<ns>:replica:<id>`` (SSE responses for streams this replica holds).  The feed is read whole
+at start and polled every 10 s, so a missed push is applied within 15 s at worst (SPEC §4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from till_common.errors import TillError
+from till_common.logging import get_logger
+from till_common.protocol.internal import RevocationEvent, revocation_channel
+from till_gateway.revocations import RevocationState
+from till_gateway.sessions import SessionHub
+from till_gateway.upstream import Auth
+
+log = get_logger("till.gateway.background")
+_event_decoder = msgspec.json.Decoder(RevocationEvent)
+
+
+class Background:
+    def __init__(self, auth: Auth, state: RevocationState, hub: SessionHub, redis: Redis | None,
+                 namespace: str, poll_interval: float = 10.0) -> None:
+        self.auth = auth
+        self.state = state
+        self.hub = hub
+        self.redis = redis
+        self.revocation_channel = revocation_channel(namespace)
+        self.poll_interval = poll_interval
+        self.subscribed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._poll(), name="revocation-feed"))
+        if self.redis is not None:
+            self._tasks.append(asyncio.create_task(self._listen(), name="redis-subscription"))
+        else:
+            self.subscribed.set()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    async def _poll(self) -> None:
+        while True:
+            try:
+                await self.state.sync(self.auth.revocations)
+            except (TillError, msgspec.DecodeError, OSError) as exc:
+                log.warning("revocation feed unavailable", error=type(exc).__name__)
+            except Exception:
+                log.exception("revocation feed failed")
+            self._wake.clear()
+            # Until the first full read succeeds, retry quickly: tokens revoked before start matter.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval if self.state.synced else 1.0)
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        channel = message["channel"]
+        channel = channel.decode() if isinstance(channel, bytes) else channel
+        data = message["data"]
+        if channel == self.hub.channel:
+            self.hub.receive(data)
+            return
+        try:
+            event = _event_decoder.decode(data)
+        except msgspec.DecodeError:
+            log.warning("unreadable revocation push")
+            return
+        self.state.apply(event)
+
+    async def _listen(self) -> None:
+        assert self.redis is not None
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(self.revocation_channel, self.hub.channel)
+                self.subscribed.set()
+                self.hub.routable = True
+                self._wake.set()          # pushes may have been missed while disconnected: read the feed
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=30.0)
+                    if message is not None and message.get("type") == "message":
+                        self._on_message(message)
+            except (RedisError, OSError) as exc:
+                self.hub.routable = False
+                log.warning("redis subscription lost", error=type(exc).__name__)
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -1,0 +1,154 @@
+"""What the gateway answers itself and what it forwards to tools (MCP basic/lifecycle, server/*).
+
+Framework-free: the transports give a parsed message and a :class:`Call`, and get back the
+encoded response bytes (or ``None`` for notifications and client responses).  The only
+exception that escapes is :class:`InsufficientScope`, which is an HTTP answer (403), not a
+JSON-RPC one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgspec
+from msgspec import Raw
+
+from till_common.logging import request_id_var
+from till_common.protocol.internal import FORWARDED_METHODS
+from till_gateway import jsonrpc, versions
+from till_gateway.jsonrpc import (
+    ClientResponse,
+    Invalid,
+    InvalidParams,
+    JsonRpcError,
+    Message,
+    MethodNotFound,
+    Notification,
+    Request,
+)
+
+#: Forward one MCP method with its raw params to tools; returns the raw result or raises.
+Forward = Callable[[str, Raw], Awaitable[Raw]]
+
+CAPABILITIES: Final[dict[str, Any]] = {
+    "tools": {"listChanged": False},
+    "resources": {"subscribe": False, "listChanged": False},
+    "prompts": {"listChanged": False},
+    "logging": {},
+}
+LOG_LEVELS: Final = frozenset({"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"})
+INSTRUCTIONS: Final = (
+    "Till runs an online store. Use the list_/get_ tools to read, the others to change things; "
+    "write tools accept dry_run to preview and idempotency_key to retry safely. Money is a decimal "
+    "string with a currency."
+)
+_decoder: Final = msgspec.json.Decoder()
+_encoder: Final = msgspec.json.Encoder()
+
+
+class InsufficientScope(Exception):
+    """The token lacks ``scope`` for this call: HTTP 403 with an RFC 6750 §3.1 challenge."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(scope)
+        self.scope = scope
+
+
+@dataclass(slots=True)
+class Call:
+    """One HTTP exchange's view: version in force, whether it is a 2026 request, the forwarder."""
+
+    forward: Forward
+    version: str
+    modern: bool = False
+    headers: Mapping[str, str] = field(default_factory=dict)   # lowercase names, for the 2026 ladder
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    name: str = "till"
+    version: str = "0.1.0"
+    title: str = "Till"
+
+
+class Dispatcher:
+    def __init__(self, info: ServerInfo | None = None, instructions: str = INSTRUCTIONS) -> None:
+        self.info = info or ServerInfo()
+        self.instructions = instructions
+
+    async def handle(self, message: Message, call: Call) -> bytes | None:
+        """The encoded response to ``message``, or ``None`` when none is due (JSON-RPC 2.0 §4.1)."""
+        if isinstance(message, Notification | ClientResponse):
+            return None
+        if isinstance(message, Invalid):
+            return jsonrpc.encode_error(message.id, message.error)
+        try:
+            if call.modern:
+                return await self._modern(message, call)
+            return await self._handshake_era(message, call)
+        except JsonRpcError as exc:
+            return jsonrpc.encode_error(message.id, exc)
+
+    def _server_info(self, version: str) -> dict[str, str]:
+        info = {"name": self.info.name, "version": self.info.version}
+        if version >= "2025-06-18":
+            info["title"] = self.info.title
+        return info
+
+    def initialize_result(self, requested: object) -> dict[str, Any]:
+        version = versions.negotiate(requested)
+        return {"protocolVersion": version, "capabilities": CAPABILITIES,
+                "serverInfo": self._server_info(version), "instructions": self.instructions}
+
+    async def _handshake_era(self, req: Request, call: Call) -> bytes:
+        method = req.method
+        if method in FORWARDED_METHODS:
+            return jsonrpc.encode_result(req.id, await call.forward(method, req.params))
+        if method == "ping":
+            return jsonrpc.encode_result(req.id, jsonrpc.EMPTY_OBJECT)
+        if method == "initialize":
+            params = jsonrpc.decode_params(req.params)
+            return jsonrpc.encode_result_obj(req.id, self.initialize_result(params.get("protocolVersion")))
+        if method == "logging/setLevel":
+            level = jsonrpc.decode_params(req.params).get("level")
+            if level not in LOG_LEVELS:
+                raise InvalidParams("unknown log level", {"path": "params.level"})
+            return jsonrpc.encode_result(req.id, jsonrpc.EMPTY_OBJECT)
+        raise MethodNotFound(f"method not found: {method[:100]}")
+
+    def discover_result(self) -> dict[str, Any]:
+        return {"supportedVersions": list(versions.SUPPORTED_VERSIONS), "capabilities": CAPABILITIES,
+                "serverInfo": self._server_info(versions.MODERN_VERSIONS[-1]),
+                "instructions": self.instructions, "resultType": "complete", "ttlMs": 0,
+                "cacheScope": "private"}
+
+    async def _modern(self, req: Request, call: Call) -> bytes:
+        params = jsonrpc.decode_params(req.params)
+        versions.check_envelope(req.method, params, call.headers)
+        if req.method == "server/discover":
+            return jsonrpc.encode_result_obj(req.id, self.discover_result())
+        if req.method not in FORWARDED_METHODS:
+            raise MethodNotFound(f"method not found: {req.method[:100]}")
+        raw = await call.forward(req.method, req.params)
+        result = _decoder.decode(raw)
+        if not isinstance(result, dict):
+            raise jsonrpc.InternalError(request_id_var.get(), "tools answered a non-object result")
+        result.setdefault("resultType", "complete")
+        if req.method in versions.CACHEABLE_METHODS:
+            result.setdefault("ttlMs", 0)
+            result.setdefault("cacheScope", "private")
+        return jsonrpc.encode_result(req.id, Raw(_encoder.encode(result)))
+
+
+def modern_status(body: bytes) -> int:
+    """HTTP status of a single 2026-07-28 response (errors map per the SDK table)."""
+    if b'"error"' not in body[:80]:
+        return 200
+    try:
+        code = _decoder.decode(body)["error"]["code"]
+    except (msgspec.DecodeError, KeyError, TypeError):
+        return 200
+    return versions.MODERN_ERROR_STATUS.get(code, 200)
+

@@ -1,0 +1,67 @@
+"""Per-token rate limit (SPEC §3): a fixed one-minute window, global across replicas via Redis.
+
+Key ``<ns>:rl:<sha256(token)>`` (never the token); without Redis an in-process table (one
+replica).  Redis trouble fails open: the limit protects capacity, it is not an authorization.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from till_common.logging import get_logger
+
+log = get_logger("till.gateway.ratelimit")
+WINDOW = 60
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str) -> int | None:
+        """Count one request; ``None`` if allowed, else seconds until the window resets."""
+
+
+class MemoryRateLimiter:
+    def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000) -> None:
+        self.limit = limit
+        self.clock = clock
+        self.max_keys = max_keys
+        self._windows: dict[str, tuple[float, int]] = {}
+
+    async def hit(self, key: str) -> int | None:
+        now = self.clock()
+        start, count = self._windows.get(key, (now, 0))
+        if now - start >= WINDOW:
+            start, count = now, 0
+        count += 1
+        if len(self._windows) >= self.max_keys and key not in self._windows:
+            self._windows = {k: v for k, v in self._windows.items() if now - v[0] < WINDOW}
+        self._windows[key] = (start, count)
+        if count > self.limit:
+            return max(1, int(start + WINDOW - now + 0.999))
+        return None
+
+
+class RedisRateLimiter:
+    def __init__(self, redis: Redis, namespace: str, limit: int) -> None:
+        self.redis = redis
+        self.namespace = namespace
+        self.limit = limit
+
+    async def hit(self, key: str) -> int | None:
+        name = f"{self.namespace}:rl:{key}"
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, WINDOW, nx=True)
+                pipe.ttl(name)
+                count, _, ttl = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("rate limit unavailable, allowing", error=type(exc).__name__)
+            return None
+        if int(count) > self.limit:
+            return max(1, int(ttl))
+        return None

@@ -1,0 +1,158 @@
+"""Legacy HTTP+SSE (MCP 2024-11-05 basic/transports) at ``/mcp/sse`` and ``/mcp/sse/message``.
+
+The stream's first event is ``endpoint`` (a same-origin relative URL carrying the session id),
+then one ``message`` event per response and ``: heartbeat <unix-ts>`` comments.  A POST is
+processed by whichever replica receives it (it validates the token itself), then the response
+is put on the stream wherever it is held (sessions.py) and the POST answers 202 — or 404 when
+the session is unknown, belongs to someone else, or its replica is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Final
+from urllib.parse import parse_qs
+
+from litestar.types import Receive, Scope, Send
+
+from till_common.errors import Unavailable
+from till_common.logging import get_logger
+from till_common.protocol.internal import INSUFFICIENT_SCOPE
+from till_gateway import jsonrpc, versions
+from till_gateway.dispatch import Call, InsufficientScope
+from till_gateway.jsonrpc import CodedError, InvalidRequest
+from till_gateway.sessions import LocalSession
+from till_gateway.transports.common import Gate, Headers, HttpError, json_error, read_body, respond
+
+log = get_logger("till.gateway.sse")
+_STREAM_HEADERS: Final = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache, no-store"),
+                          (b"x-accel-buffering", b"no")]
+MESSAGE_PATH: Final = "/mcp/sse/message"
+
+
+def _frame(data: bytes) -> bytes:
+    return b"event: message\ndata: " + data + b"\n\n"
+
+
+def make_stream_endpoint(gate: Gate):  # type: ignore[no-untyped-def]
+    async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope)
+        try:
+            gate.check_origin(headers)
+            if scope.get("method", "") != "GET":
+                raise HttpError(405, b"", [(b"allow", b"GET")])
+            cred = await gate.authenticate(scope, headers)
+            try:
+                session = await gate.hub.open(cred)
+            except Unavailable as exc:
+                raise json_error(503, "temporarily_unavailable", exc.description, (b"retry-after", b"5")) from None
+        except HttpError as exc:
+            await respond(send, exc.status, exc.body, exc.headers)
+            return
+        await _run_stream(gate, session, receive, send)
+
+    return stream
+
+
+async def _watch_disconnect(receive: Receive, session: LocalSession) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            session.push(None)
+            return
+
+
+async def _run_stream(gate: Gate, session: LocalSession, receive: Receive, send: Send) -> None:
+    settings = gate.settings
+    # Heartbeats double as the session key's refresh, so tick often enough for both.
+    tick = max(0.05, min(settings.heartbeat_interval, settings.session_ttl / 3))
+    watcher = asyncio.create_task(_watch_disconnect(receive, session))
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": _STREAM_HEADERS})
+        endpoint = f"event: endpoint\ndata: {MESSAGE_PATH}?sessionId={session.id}\n\n".encode()
+        await send({"type": "http.response.body", "body": endpoint, "more_body": True})
+        while True:
+            try:
+                data = await asyncio.wait_for(session.queue.get(), tick)
+            except TimeoutError:
+                await send({"type": "http.response.body", "more_body": True,
+                            "body": f": heartbeat {int(time.time())}\n\n".encode()})
+                await gate.hub.refresh(session)
+                continue
+            if data is None:
+                break
+            await send({"type": "http.response.body", "body": _frame(data), "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except OSError:
+        pass           # the client went away mid-write
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watcher
+        await gate.hub.close(session)
+
+
+def make_message_endpoint(gate: Gate):  # type: ignore[no-untyped-def]
+    async def message(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope)
+        try:
+            await _post(gate, scope, receive, send, headers)
+        except HttpError as exc:
+            await respond(send, exc.status, exc.body, exc.headers)
+
+    return message
+
+
+def _not_found() -> HttpError:
+    return json_error(404, "not_found", "no such session; open a new /mcp/sse stream")
+
+
+async def _post(gate: Gate, scope: Scope, receive: Receive, send: Send, headers: Headers) -> None:
+    gate.check_origin(headers)
+    if scope.get("method", "") != "POST":
+        raise HttpError(405, b"", [(b"allow", b"POST")])
+    sid = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("sessionId") or [""])[0]
+    cred = await gate.authenticate(scope, headers)
+    content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise json_error(415, "unsupported_media_type", "send application/json")
+    body = await read_body(receive, headers)
+    if not sid or len(sid) > 128:
+        raise _not_found()
+    try:
+        record = await gate.hub.find(sid, cred)
+    except Unavailable as exc:
+        raise json_error(503, "temporarily_unavailable", exc.description) from None
+    if record is None:
+        raise _not_found()          # unknown and someone else's look the same (SS-02)
+
+    parsed = jsonrpc.parse(body)
+    call = Call(forward=gate.forwarder(cred), version=versions.LEGACY_SSE_VERSION)
+    responses: list[bytes] = []
+    denied: InsufficientScope | None = None
+    if parsed.batch:
+        responses.append(jsonrpc.encode_error(None, InvalidRequest("batches are not part of 2024-11-05")))
+    else:
+        message = parsed.messages[0]
+        try:
+            out = await gate.dispatcher.handle(message, call)
+        except InsufficientScope as exc:
+            # 403 on the POST (RFC 6750), and an error on the stream so the client's call ends now.
+            denied = exc
+            rid = message.id if isinstance(message, jsonrpc.Request) else None
+            out = jsonrpc.encode_error(rid, CodedError(INSUFFICIENT_SCOPE, f"insufficient_scope: needs {exc.scope}",
+                                                       {"scope": exc.scope}))
+        if out is not None:
+            responses.append(out)
+    for out in responses:
+        try:
+            delivered = await gate.hub.deliver(sid, record, out)
+        except Unavailable as exc:
+            raise json_error(503, "temporarily_unavailable", exc.description) from None
+        if not delivered:
+            raise _not_found()
+    if denied is not None:
+        raise gate.forbidden_scope(scope["path"], denied.scope)
+    await respond(send, 202)

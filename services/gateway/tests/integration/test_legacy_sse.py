@@ -1,0 +1,243 @@
+"""Legacy SSE (2024-11-05) over real HTTP, two replicas sharing the real Redis (SS rows, FT-01/02)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+import redis
+from conftest import Gateways
+from gw_root import Service
+
+
+@dataclass
+class Stream:
+    """One open /mcp/sse stream; events land in a queue (heartbeats counted separately)."""
+
+    endpoint: str
+    events: asyncio.Queue[tuple[str, str]]
+    heartbeats: list[float] = field(default_factory=list)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def session_id(self) -> str:
+        return self.endpoint.split("sessionId=")[1]
+
+    async def next(self, timeout: float = 10) -> tuple[str, str]:
+        return await asyncio.wait_for(self.events.get(), timeout)
+
+
+@contextlib.asynccontextmanager
+async def open_stream(url: str, token: str) -> AsyncIterator[Stream]:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as http, \
+            http.stream("GET", url + "/mcp/sse", headers={"Authorization": f"Bearer {token}"}) as resp:
+        assert resp.status_code == 200, await resp.aread()
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        stream = Stream("", queue)
+
+        async def read() -> None:
+            event = ""
+            try:
+                async for line in resp.aiter_lines():
+                    if line.startswith(": heartbeat "):
+                        stream.heartbeats.append(time.monotonic())
+                    elif line.startswith("event: "):
+                        event = line[7:]
+                    elif line.startswith("data: "):
+                        await queue.put((event, line[6:]))
+            except httpx.HTTPError:
+                pass
+            finally:
+                stream.ended.set()
+
+        reader = asyncio.create_task(read())
+        kind, data = await stream.next()
+        assert kind == "endpoint"          # first event, seed 001 / SPEC §9
+        stream.endpoint = data
+        try:
+            yield stream
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+
+async def send(url: str, stream: Stream | str, token: str, message: dict[str, object]) -> httpx.Response:
+    endpoint = stream.endpoint if isinstance(stream, Stream) else stream
+    async with httpx.AsyncClient(timeout=10) as http:
+        return await http.post(url + endpoint, json=message, headers={"Authorization": f"Bearer {token}"})
+
+
+def ping(i: int) -> dict[str, object]:
+    return {"jsonrpc": "2.0", "id": i, "method": "ping"}
+
+
+async def test_endpoint_event_first_then_heartbeats_and_responses(gateway: Service, gateways: Gateways) -> None:
+    """Also the seed's Codex case: a client that hits /mcp/sse gets the endpoint event first."""
+    tok = gateways.token()
+    async with open_stream(gateway.url, tok) as stream:
+        assert stream.endpoint.startswith("/mcp/sse/message?sessionId=")
+        r = await send(gateway.url, stream, tok, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+        assert (r.status_code, r.content) == (202, b"")
+        kind, data = await stream.next()
+        assert kind == "message" and json.loads(data)["result"]["protocolVersion"] == "2024-11-05"
+        note = await send(gateway.url, stream, tok, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        assert (note.status_code, note.content) == (202, b"")
+        await asyncio.sleep(2.5)
+        assert stream.heartbeats      # TILL_HEARTBEAT_INTERVAL=1 in these tests
+        assert stream.events.empty()  # nothing was sent for the notification
+
+
+async def test_ss01_session_ids_are_unique_and_long(gateway: Service, gateways: Gateways) -> None:
+    tok = gateways.token()
+    ids = set()
+    for _ in range(20):
+        async with open_stream(gateway.url, tok) as stream:
+            ids.add(stream.session_id)
+    assert len(ids) == 20
+    assert all(len(i) >= 43 for i in ids)      # token_urlsafe(32): 256 bits
+
+
+async def test_ss07_stream_on_a_posts_on_b_in_order_on_the_right_stream(gateways: Gateways) -> None:
+    a = gateways.start(port=gateways.first_port)  # type: ignore[attr-defined]
+    b = gateways.start()
+    tok = gateways.token()
+    async with open_stream(a.url, tok) as s1, open_stream(a.url, tok) as s2:
+        for i in range(100):
+            r = await send(b.url, s1, tok, ping(i))
+            assert (r.status_code, r.content) == (202, b"")
+        received = [json.loads((await s1.next())[1])["id"] for _ in range(100)]
+        assert received == list(range(100))
+        await asyncio.sleep(0.3)
+        assert s2.events.empty()
+
+
+async def test_ss02_another_principals_session_is_404_like_an_unknown_one(gateways: Gateways) -> None:
+    a = gateways.start(port=gateways.first_port)  # type: ignore[attr-defined]
+    b = gateways.start()
+    owner, stranger = gateways.token(sub="1"), gateways.token(sub="2")
+    async with open_stream(a.url, owner) as stream:
+        for gw in (a, b):
+            theirs = await send(gw.url, stream, stranger, ping(1))
+            unknown = await send(gw.url, "/mcp/sse/message?sessionId=nope", stranger, ping(1))
+            assert theirs.status_code == unknown.status_code == 404
+            assert theirs.json()["error"] == unknown.json()["error"]
+        await asyncio.sleep(0.3)
+        assert stream.events.empty()
+
+
+async def test_ss04_no_or_expired_token_is_401_and_a_refreshed_token_works(gateway: Service,
+                                                                          gateways: Gateways) -> None:
+    tok = gateways.token()
+    async with open_stream(gateway.url, tok) as stream:
+        async with httpx.AsyncClient() as http:
+            none = await http.post(gateway.url + stream.endpoint, json=ping(1))
+        assert none.status_code == 401 and "resource_metadata=" in none.headers["www-authenticate"]
+        assert "/.well-known/oauth-protected-resource/mcp/sse" in none.headers["www-authenticate"]
+        expired = gateways.token(exp=int(time.time()) - 100, iat=int(time.time()) - 4000)
+        assert (await send(gateway.url, stream, expired, ping(1))).status_code == 401
+        refreshed = gateways.token()
+        assert (await send(gateway.url, stream, refreshed, ping(2))).status_code == 202
+        assert json.loads((await stream.next())[1])["id"] == 2
+
+
+@pytest.mark.parametrize("via", ["push", "feed"])
+async def test_ss05_revoked_token_is_refused_everywhere_and_its_stream_closes(
+        gateways: Gateways, redis_url: str, redis_namespace: str, via: str) -> None:
+    a = gateways.start(port=gateways.first_port)  # type: ignore[attr-defined]
+    b = gateways.start()
+    jti = "jti-to-revoke"
+    tok = gateways.token(jti=jti)
+    async with open_stream(a.url, tok) as stream:
+        assert (await send(b.url, stream, tok, ping(1))).status_code == 202
+        event = gateways.upstream.revoke("token", jti)
+        started = time.monotonic()
+        if via == "push":
+            redis.Redis.from_url(redis_url).publish(f"{redis_namespace}:revocations", json.dumps(event))
+        await asyncio.wait_for(stream.ended.wait(), 15)   # stream closed ≤ 15 s
+        assert time.monotonic() - started < (2 if via == "push" else 15)
+        for gw in (a, b):            # each replica polls the feed on its own clock: ≤ 15 s from the revocation
+            while (await send(gw.url, "/mcp/sse/message?sessionId=x", tok, ping(2))).status_code != 401:
+                assert time.monotonic() - started < 15
+                await asyncio.sleep(0.2)
+            r = httpx.post(gw.url + "/mcp", json=ping(3), headers={"Authorization": f"Bearer {tok}"})
+            assert r.status_code == 401
+
+
+async def test_user_revocation_kills_pats_and_jwts_issued_before(gateway: Service, gateways: Gateways,
+                                                                 redis_url: str, redis_namespace: str) -> None:
+    now = int(time.time())
+    old_jwt = gateways.token(sub="9", iat=now - 10)
+    old_pat, _ = gateways.upstream.pat(sub="9", iat=now - 10)
+    url = gateway.url + "/mcp"
+    for tok in (old_jwt, old_pat):
+        assert httpx.post(url, json=ping(1), headers={"Authorization": f"Bearer {tok}"}).status_code == 200
+    event = gateways.upstream.revoke("user", "9", before=now - 1)
+    redis.Redis.from_url(redis_url).publish(f"{redis_namespace}:revocations", json.dumps(event))
+    await asyncio.sleep(0.5)
+    for tok in (old_jwt, old_pat):
+        assert httpx.post(url, json=ping(1), headers={"Authorization": f"Bearer {tok}"}).status_code == 401
+    fresh = gateways.token(sub="9", iat=now)                # issued after "before": alive
+    assert httpx.post(url, json=ping(1), headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+
+
+async def test_ft01_replica_killed_reconnect_elsewhere_and_old_session_is_404(gateways: Gateways,
+                                                                              redis_url: str,
+                                                                              redis_namespace: str) -> None:
+    a = gateways.start(port=gateways.first_port)  # type: ignore[attr-defined]
+    b = gateways.start()
+    tok = gateways.token()
+    async with open_stream(a.url, tok) as stream:
+        old = stream.endpoint
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait(10)
+        await asyncio.wait_for(stream.ended.wait(), 10)
+    async with open_stream(b.url, tok) as fresh:
+        assert (await send(b.url, fresh, tok, ping(1))).status_code == 202
+        assert json.loads((await fresh.next())[1])["id"] == 1
+    # never 202 into nothing: the dead owner has no subscriber, so the POST is 404 at once
+    assert (await send(b.url, old, tok, ping(2))).status_code == 404
+    assert redis.Redis.from_url(redis_url).get(f"{redis_namespace}:sse:{old.split('=')[1]}") is None
+
+
+async def test_ft02_sigterm_ends_streams_and_deletes_their_keys(gateways: Gateways, redis_url: str,
+                                                                redis_namespace: str) -> None:
+    a = gateways.start(port=gateways.first_port)  # type: ignore[attr-defined]
+    b = gateways.start()
+    tok = gateways.token()
+    r = redis.Redis.from_url(redis_url)
+    async with open_stream(a.url, tok) as stream:
+        key = f"{redis_namespace}:sse:{stream.session_id}"
+        assert r.exists(key)
+        a.proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(stream.ended.wait(), 5)
+        assert not r.exists(key)
+        assert (await send(b.url, stream, tok, ping(1))).status_code == 404
+    assert a.proc.wait(15) in (0, -signal.SIGTERM)
+
+
+async def test_ft04_without_redis_new_sse_is_503_but_streamable_http_works(gateways: Gateways) -> None:
+    gw = gateways.start(port=gateways.first_port, redis=True,  # type: ignore[attr-defined]
+                        TILL_REDIS_URL="redis://127.0.0.1:1/0")
+    tok = gateways.token()
+    assert httpx.post(gw.url + "/mcp", json=ping(1), headers={"Authorization": f"Bearer {tok}"}).status_code == 200
+    assert httpx.get(gw.url + "/mcp/sse", headers={"Authorization": f"Bearer {tok}"}, timeout=5).status_code == 503
+    assert httpx.get(gw.url + "/readyz").status_code == 503
+
+
+async def test_in_process_backend_serves_sse_without_redis(gateways: Gateways) -> None:
+    gw = gateways.start(port=gateways.first_port, redis=False)  # type: ignore[attr-defined]
+    tok = gateways.token()
+    async with open_stream(gw.url, tok) as stream:
+        assert (await send(gw.url, stream, tok, ping(4))).status_code == 202
+        assert json.loads((await stream.next())[1])["id"] == 4
+        assert (await send(gw.url, stream, gateways.token(sub="2"), ping(5))).status_code == 404
