@@ -24,7 +24,7 @@ import pytest
 from conftest import free_port, unavailable, wait_http
 from tests.interop import compat_report
 from tests.interop.clients import Cell, OAuthLogin, ServerUnderTest
-from tests.interop.node_env import NodeEnv, NodeUnavailable, ensure
+from tests.interop.node_env import INSTALL_TIMEOUT, NodeEnv, NodeUnavailable, ensure
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,6 +108,17 @@ def record_cell(record_property: Callable[[str, object], None]) -> compat_report
             record_property("compat_note", note)
 
     return record
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The first test that needs Node pays for `npm ci` (bounded by TILL_INTEROP_NPM_TIMEOUT); every
+    # client and suite run below it has its own subprocess timeout, so this is only the backstop.
+    slow = {"test_reference_matrix.py", "test_till_matrix.py", "test_conformance.py", "test_node_env.py"}
+    here = Path(__file__).resolve().parent
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        if path.parent == here and path.name in slow:
+            item.add_marker(pytest.mark.timeout(INSTALL_TIMEOUT + 180))
 
 
 def pytest_configure(config: pytest.Config) -> None:
