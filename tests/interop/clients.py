@@ -213,8 +213,14 @@ def run_mcp_remote(node: NodeEnv, server: ServerUnderTest, cell: Cell, tmp: Path
         browser.write_text(f'#!/bin/sh\nexec {command} --deliver "$1" >>"{tmp}/browser.log" 2>&1\n')
         browser.chmod(0o755)
         env |= {"BROWSER": str(browser), "DISPLAY": "", **_oauth_env(server)}
-    return run_node_script(node, "mcp_remote_client.mjs", [*_common_args(server, cell), "--protocol", cell.revision],
-                           env=env)
+    result = run_node_script(node, "mcp_remote_client.mjs", [*_common_args(server, cell), "--protocol", cell.revision],
+                             env=env)
+    if cell.auth == "oauth":
+        # evidence that the session ran on an OAuth token: mcp-remote keeps what it obtained here
+        tokens = list(config.glob("mcp-remote-*/*_tokens.json"))
+        result.steps.append({"name": "oauth", "ok": bool(tokens), "detail": {"token_files": len(tokens)}})
+        result.ok = result.ok and bool(tokens)
+    return result
 
 
 def run_inspector(node: NodeEnv, server: ServerUnderTest, cell: Cell, tmp: Path) -> ClientResult:
@@ -243,7 +249,7 @@ class _MemoryTokens:
         self.client_info = client_info
 
 
-def _python_oauth(server: ServerUnderTest, url: str) -> Any:
+def _python_oauth(server: ServerUnderTest, url: str) -> tuple[Any, _MemoryTokens]:
     from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
     from mcp.shared.auth import OAuthClientMetadata
 
@@ -253,6 +259,7 @@ def _python_oauth(server: ServerUnderTest, url: str) -> Any:
     redirect_uri = "http://127.0.0.1:53683/callback"
     login = server.oauth
     answers: list[AuthorizationCodeResult] = []
+    storage = _MemoryTokens()
 
     async def redirect_handler(authorization_url: str) -> None:
         async with ScriptedBrowser(login.email, login.password, redirect_uri=redirect_uri) as browser:
@@ -267,7 +274,7 @@ def _python_oauth(server: ServerUnderTest, url: str) -> Any:
         "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
         "token_endpoint_auth_method": "none",
     })
-    return OAuthClientProvider(url, metadata, _MemoryTokens(), redirect_handler, callback_handler)
+    return OAuthClientProvider(url, metadata, storage, redirect_handler, callback_handler), storage
 
 
 async def run_python_sdk(server: ServerUnderTest, cell: Cell, tmp: Path, timeout: float = CELL_TIMEOUT) -> ClientResult:
@@ -299,7 +306,7 @@ async def _python_sdk_steps(server: ServerUnderTest, cell: Cell, steps: list[dic
 
     url = server.url(cell.transport)
     headers = {"Authorization": f"Bearer {server.token}"} if cell.auth == "token" and server.token else {}
-    auth = _python_oauth(server, url) if cell.auth == "oauth" else None
+    auth, storage = _python_oauth(server, url) if cell.auth == "oauth" else (None, None)
     async with AsyncExitStack() as stack:
         if cell.transport == "sse":
             transport: Any = sse_client(url, headers=headers, auth=auth, timeout=15, sse_read_timeout=60)
@@ -308,6 +315,10 @@ async def _python_sdk_steps(server: ServerUnderTest, cell: Cell, steps: list[dic
                 httpx2.AsyncClient(headers=headers, auth=auth, timeout=httpx2.Timeout(15, read=60)))
             transport = streamable_http_client(url, http_client=http)
         await _python_sdk_session(server, cell, transport, steps)
+    if storage is not None:
+        # evidence that the session ran on an OAuth token, not on something else
+        got = storage.tokens is not None
+        steps.insert(1, {"name": "oauth", "ok": got, "detail": {"registered": storage.client_info is not None}})
 
 
 async def _python_sdk_session(server: ServerUnderTest, cell: Cell, transport: Any, steps: list[dict[str, Any]]) -> None:

@@ -115,6 +115,7 @@ async def bearer_proxy(upstream_url: str, token: str) -> AsyncIterator[str]:
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120),
                                     auto_decompress=False)
     own: dict[str, str] = {}
+    open_answers: set[aiohttp.ClientResponse] = set()
 
     async def forward(request: web.Request) -> web.StreamResponse:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
@@ -128,14 +129,20 @@ async def bearer_proxy(upstream_url: str, token: str) -> AsyncIterator[str]:
             response = web.StreamResponse(status=answer.status, headers={
                 k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP})
             await response.prepare(request)
-            async for chunk in answer.content.iter_any():        # SSE streams pass through as they come
-                await response.write(chunk)
-            await response.write_eof()
+            open_answers.add(answer)
+            try:
+                async for chunk in answer.content.iter_any():    # SSE streams pass through as they come
+                    await response.write(chunk)
+                await response.write_eof()
+            except (ConnectionResetError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):
+                pass                         # the client went away mid-stream (it abandons SSE streams)
+            finally:
+                open_answers.discard(answer)
             return response
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -144,6 +151,8 @@ async def bearer_proxy(upstream_url: str, token: str) -> AsyncIterator[str]:
     try:
         yield f"http://127.0.0.1:{port}{up.path}"
     finally:
+        for answer in list(open_answers):     # end relayed streams the suite left open
+            answer.close()
         await runner.cleanup()
         await session.close()
 

@@ -23,8 +23,8 @@ import pytest
 
 from conftest import free_port, unavailable, wait_http
 from tests.interop import compat_report
-from tests.interop.clients import Cell, ServerUnderTest
-from tests.interop.node_env import NodeEnv, NodeUnavailable, ensure
+from tests.interop.clients import Cell, OAuthLogin, ServerUnderTest
+from tests.interop.node_env import INSTALL_TIMEOUT, NodeEnv, NodeUnavailable, ensure
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,14 +38,12 @@ def node_env() -> NodeEnv:
         raise  # unreachable: unavailable() skips or fails
 
 
-@pytest.fixture(scope="session")
-def reference_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerUnderTest]:
+def _start_reference(tmp: Path, extra: list[str]) -> tuple[subprocess.Popen[bytes], str, Path]:
     port = free_port()
-    token = "ref_" + secrets.token_urlsafe(24)
-    log = tmp_path_factory.mktemp("reference") / "server.log"
+    log = tmp / "server.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tests.interop.reference_server", "--port", str(port),
-                                 "--token", token], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen([sys.executable, "-m", "tests.interop.reference_server", "--port", str(port), *extra],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
     base = f"http://127.0.0.1:{port}"
     try:
@@ -54,14 +52,41 @@ def reference_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
         proc.kill()
         proc.wait(10)
         raise RuntimeError(f"{exc}\n{log.read_text(errors='replace')}") from None
-    yield ServerUnderTest(name="reference", mcp_url=base + "/mcp", sse_url=base + "/mcp/sse", token=token,
-                          tool_name="echo", tool_arguments={"text": "hello from the matrix"})
+    return proc, base, log
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def reference_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerUnderTest]:
+    """The SDK server behind a static bearer check: the token cells."""
+    token = "ref_" + secrets.token_urlsafe(24)
+    proc, base, _ = _start_reference(tmp_path_factory.mktemp("reference"), ["--token", token])
+    yield ServerUnderTest(name="reference", mcp_url=base + "/mcp", sse_url=base + "/mcp/sse", token=token)
+    _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def reference_oauth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerUnderTest]:
+    """The SDK server with its own OAuth AS and reference_oauth's login/consent pages: the OAuth cells.
+
+    Apart from the token server because mcp-remote starts OAuth on any 401 (SPEC §9): a wrong
+    token there must fail, not open a browser.
+    """
+    token = "ref_" + secrets.token_urlsafe(24)
+    login = OAuthLogin("owner@reference.test", "pw-" + secrets.token_urlsafe(12))
+    proc, base, _ = _start_reference(tmp_path_factory.mktemp("reference-oauth"),
+                                     ["--token", token, "--oauth-login", f"{login.email}:{login.password}"])
+    yield ServerUnderTest(name="reference", mcp_url=base + "/mcp", sse_url=base + "/mcp/sse", token=token,
+                          oauth=login)
+    _stop(proc)
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +108,17 @@ def record_cell(record_property: Callable[[str, object], None]) -> compat_report
             record_property("compat_note", note)
 
     return record
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The first test that needs Node pays for `npm ci` (bounded by TILL_INTEROP_NPM_TIMEOUT); every
+    # client and suite run below it has its own subprocess timeout, so this is only the backstop.
+    slow = {"test_reference_matrix.py", "test_till_matrix.py", "test_conformance.py", "test_node_env.py"}
+    here = Path(__file__).resolve().parent
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        if path.parent == here and path.name in slow:
+            item.add_marker(pytest.mark.timeout(INSTALL_TIMEOUT + 180))
 
 
 def pytest_configure(config: pytest.Config) -> None:

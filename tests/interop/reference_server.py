@@ -10,6 +10,10 @@ One tool ``echo``, one resource ``ref://greeting``, one prompt ``greet``: the sm
 client of the matrix touches.  With ``--token`` every MCP path requires ``Authorization: Bearer
 <token>`` (compared in constant time) and answers 401 with a ``WWW-Authenticate`` challenge
 otherwise, which is what makes the "token" cells of the matrix mean something.
+
+With ``--oauth-login EMAIL:PASSWORD`` the SDK's own OAuth 2.1 authorization server is mounted
+too (metadata, PRM, DCR, PKCE, token), with reference_oauth's login and consent pages, and the
+SDK's bearer middleware replaces the static check (the ``--token`` stays valid).
 """
 
 from __future__ import annotations
@@ -19,14 +23,28 @@ import hmac
 import json
 from typing import Any
 
+from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.mcpserver import MCPServer
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tests.interop.reference_oauth import InMemoryAuthServer
 
 GREETING = "Hello from the reference server."
 
 
-def build_server() -> MCPServer:
-    server: MCPServer = MCPServer(name="till-interop-reference", version="1.0.0")
+def build_server(oauth: InMemoryAuthServer | None = None) -> MCPServer:
+    if oauth is None:
+        server: MCPServer = MCPServer(name="till-interop-reference", version="1.0.0")
+    else:
+        # plain strings: AnyHttpUrl would add a trailing slash to the issuer (RFC 8414 compares exactly)
+        settings = AuthSettings.model_validate({
+            "issuer_url": oauth.base_url, "resource_server_url": oauth.base_url + "/mcp",
+            "client_registration_options": ClientRegistrationOptions(enabled=True),
+            "revocation_options": RevocationOptions(enabled=True), "validate_token_resource": False})
+        server = MCPServer(name="till-interop-reference", version="1.0.0", auth_server_provider=oauth,
+                           auth=settings)
+        server.custom_route("/login", methods=["GET", "POST"])(oauth.login)
+        server.custom_route("/consent", methods=["GET", "POST"])(oauth.consent)
 
     @server.tool(description="Echo the text back, unchanged.")
     def echo(text: str) -> str:
@@ -80,11 +98,12 @@ class Router:
         await app(scope, receive, send)
 
 
-def create_app(token: str | None) -> ASGIApp:
-    server = build_server()
+def create_app(token: str | None, oauth: InMemoryAuthServer | None = None) -> ASGIApp:
+    server = build_server(oauth)
     http_app = server.streamable_http_app(json_response=True, stateless_http=True)
     sse_app = server.sse_app(sse_path="/mcp/sse", message_path="/mcp/sse/messages/")
-    return Router(http_app, sse_app, token)
+    # with OAuth the SDK's own middleware checks bearers (the static token stays valid there)
+    return Router(http_app, sse_app, None if oauth else token)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -93,8 +112,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--token", default=None, help="required bearer token (none: no auth)")
+    parser.add_argument("--oauth-login", default=None, metavar="EMAIL:PASSWORD",
+                        help="also run an OAuth authorization server whose login page accepts this merchant")
     args = parser.parse_args(argv)
-    uvicorn.run(create_app(args.token), host="127.0.0.1", port=args.port, log_level="warning",
+    oauth = None
+    if args.oauth_login:
+        email, _, password = args.oauth_login.partition(":")
+        oauth = InMemoryAuthServer(f"http://127.0.0.1:{args.port}", email, password, args.token)
+    uvicorn.run(create_app(args.token, oauth), host="127.0.0.1", port=args.port, log_level="warning",
                 timeout_graceful_shutdown=2)
 
 

@@ -1,7 +1,9 @@
 """The client matrix against the reference server (official MCP Python SDK, real process).
 
-This proves the harness: every token cell must pass here before its outcome against Till means
-anything.  OAuth cells are skipped: the reference server has no authorization server.
+This proves the harness: every cell must pass here before its outcome against Till means
+anything.  Token cells run against the SDK server behind a static bearer check; OAuth cells
+against the SDK server with its own authorization server (reference_oauth's login and consent
+pages, filled in by oauth_forms.ScriptedBrowser).
 """
 
 from __future__ import annotations
@@ -19,17 +21,20 @@ CELLS = matrix()
 
 @pytest.mark.parametrize("cell", CELLS, ids=[c.id for c in CELLS])
 async def test_client_completes_the_session_against_the_reference_server(
-    cell: Cell, reference_server: ServerUnderTest, record_cell: CellRecorder, request: pytest.FixtureRequest,
-    tmp_path: Path,
+    cell: Cell, record_cell: CellRecorder, request: pytest.FixtureRequest, tmp_path: Path,
 ) -> None:
-    record_cell(reference_server, cell)
-    reason = why_not(cell, reference_server)
+    server: ServerUnderTest = request.getfixturevalue(
+        "reference_oauth_server" if cell.auth == "oauth" and cell.client != "inspector_cli" else "reference_server")
+    record_cell(server, cell)
+    reason = why_not(cell, server)
     if reason:
         pytest.skip(reason)
     node: NodeEnv | None = None if cell.client == "python_sdk" else request.getfixturevalue("node_env")
-    result = await run_cell(cell, reference_server, node, tmp_path)
-    record_cell(reference_server, cell, result.note())
+    result = await run_cell(cell, server, node, tmp_path)
+    record_cell(server, cell, result.note())
     assert result.ok, result.summary()
+    if cell.auth == "oauth":
+        assert any(s["name"] == "oauth" and s["ok"] for s in result.steps), result.summary()
     called = next(s for s in result.steps if s["name"] == "tools/call")
     assert called["detail"]["text"] == "hello from the matrix"
     listed = next(s for s in result.steps if s["name"] == "tools/list")

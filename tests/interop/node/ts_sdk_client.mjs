@@ -66,6 +66,12 @@ try {
     }
     return { protocolVersion: client.transport?.protocolVersion ?? null, server: client.getServerVersion() };
   });
+  if (provider) {
+    await run.step('oauth', async () => {
+      if (!provider.tok?.access_token) throw new Error('connected without an OAuth access token');
+      return { registered: Boolean(provider.info?.client_id), tokenType: provider.tok.token_type };
+    });
+  }
   await run.step('tools/list', async () => summarizeTools(await client.listTools()));
   await run.step('tools/call', async () => summarizeCall(await client.callTool({ name: opts.tool, arguments: opts.toolArgs })));
   await run.step('resources/list', async () => ({ count: (await client.listResources()).resources.length }));
