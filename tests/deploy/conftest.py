@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from conftest import PostgresServer, unavailable  # noqa: E402
 from deploy.cluster import Cluster, ClusterConfig, find_nginx  # noqa: E402
+from tests.support import PostgresServer, unavailable  # noqa: E402
 
 
 @pytest.fixture(scope="module")

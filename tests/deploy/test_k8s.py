@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from conftest import unavailable
 from deploy.checks import k8s
 from deploy.cluster.runner import reads
+from tests.support import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 TILL = {"auth", "tools", "gateway", "migrate"}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Service, clean_environ, free_port, wait_http
+from tests.support import Service, clean_environ, free_port, wait_http
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -29,6 +29,8 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
 def stack(spawn: Callable[..., Service], tmp_path: Path, redis_url: str, redis_namespace: str) -> dict[str, Service]:
     env = clean_environ(TILL_AUTH_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/auth.db",
                         TILL_TOOLS_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/tools.db")
+    subprocess.run([sys.executable, "-m", "till_cli.main", "migrate"], env=env, check=True, cwd=tmp_path,
+                   capture_output=True, timeout=120)
     auth = spawn("auth", env)
     tools = spawn("tools", env)
     gw_env = {**env, "TILL_AUTH_URL": auth.url, "TILL_TOOLS_URL": tools.url, "TILL_REDIS_URL": redis_url,
@@ -48,7 +50,7 @@ def test_every_service_reports_health_readiness_and_metrics(stack: dict[str, Ser
         assert headers["content-type"].startswith("text/plain")
         assert b'till_http_requests_total{route="/healthz"' in body
     checks = json.loads(get(stack["gateway"].url + "/readyz")[2])["checks"]
-    assert checks == {"auth": "ok", "tools": "ok", "redis": "ok"}
+    assert checks == {"auth": "ok", "tools": "ok", "redis": "ok", "revocations": "ok"}
 
 
 def test_gateway_not_ready_when_an_upstream_is_down(stack: dict[str, Service]) -> None:

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, unavailable, wait_http
 from tests.interop import compat_report
 from tests.interop.clients import Cell, OAuthLogin, ServerUnderTest
 from tests.interop.node_env import INSTALL_TIMEOUT, NodeEnv, NodeUnavailable, ensure
+from tests.support import free_port, unavailable, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -22,8 +22,8 @@ from urllib.parse import urlencode
 import pytest
 from aiohttp import web
 
-from conftest import free_port
 from tests.interop.oauth_forms import AuthorizationFailed, ScriptedBrowser, parse_forms
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EMAIL, PASSWORD = "owner@demo.store", "correct horse battery staple"

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 sys.path.append(str(Path(__file__).parent))
 
-from gw_root import Service, clean_environ, free_port
-from gw_upstream import Upstream
+from gw_upstream import Gateways, Upstream, gateway_env
+from tests.support import Service, free_port
 
 
 @pytest.fixture
@@ -20,22 +19,6 @@ def upstream() -> Iterator[Upstream]:
     up = Upstream().start()
     yield up
     up.stop()
-
-
-@dataclass
-class Gateways:
-    upstream: Upstream
-    public_url: str
-    start: Callable[..., Service]
-
-    def token(self, **kw: object) -> str:
-        return self.upstream.mint(self.public_url, **kw)  # type: ignore[arg-type]
-
-
-def gateway_env(up: Upstream, public_url: str, **extra: str) -> dict[str, str]:
-    return clean_environ(TILL_AUTH_URL=up.url, TILL_TOOLS_URL=up.url, TILL_PUBLIC_URL=public_url,
-                         TILL_HEARTBEAT_INTERVAL="1", TILL_SESSION_TTL="6", TILL_UPSTREAM_TIMEOUT="3",
-                         TILL_LOG_LEVEL="warning", **extra)
 
 
 @pytest.fixture
@@ -52,11 +35,9 @@ def gateways(spawn: Callable[..., Service], upstream: Upstream, redis_url: str,
         env.update(extra)
         return spawn("gateway", env, port=port)
 
-    gws = Gateways(upstream, public, start)
-    gws.first_port = first_port  # type: ignore[attr-defined]
-    return gws
+    return Gateways(upstream, public, start, first_port)
 
 
 @pytest.fixture
 def gateway(gateways: Gateways) -> Service:
-    return gateways.start(port=gateways.first_port)  # type: ignore[attr-defined]
+    return gateways.start(port=gateways.first_port)

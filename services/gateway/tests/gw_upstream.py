@@ -11,14 +11,15 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
-from gw_root import free_port
 from jwt.algorithms import ECAlgorithm
+from tests.support import Service, clean_environ, free_port
 
 INTERNAL = "internal-" + "i" * 40
 
@@ -209,3 +210,20 @@ class Upstream:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._loop = None
+
+
+@dataclass
+class Gateways:
+    upstream: Upstream
+    public_url: str
+    start: Callable[..., Service]
+    first_port: int
+
+    def token(self, **kw: object) -> str:
+        return self.upstream.mint(self.public_url, **kw)  # type: ignore[arg-type]
+
+
+def gateway_env(up: Upstream, public_url: str, **extra: str) -> dict[str, str]:
+    return clean_environ(TILL_AUTH_URL=up.url, TILL_TOOLS_URL=up.url, TILL_PUBLIC_URL=public_url,
+                         TILL_HEARTBEAT_INTERVAL="1", TILL_SESSION_TTL="6", TILL_UPSTREAM_TIMEOUT="3",
+                         TILL_LOG_LEVEL="warning", **extra)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import httpx
-from conftest import Gateways
-from gw_root import Service
+from gw_upstream import Gateways
+from tests.support import Service
 
 
 def test_info_catalogue_docs_and_protected_resource_metadata(gateway: Service, gateways: Gateways) -> None:

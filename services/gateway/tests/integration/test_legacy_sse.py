@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 import redis
-from conftest import Gateways
-from gw_root import Service
+from gw_upstream import Gateways
+from tests.support import Service
 
 
 @dataclass

@@ -6,13 +6,13 @@ import warnings
 
 import httpx2
 import pytest
-from conftest import Gateways
-from gw_root import Service
+from gw_upstream import Gateways
 from mcp.client.client import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning
+from tests.support import Service
 
 
 async def exercise(client: Client, *, legacy: bool) -> None:

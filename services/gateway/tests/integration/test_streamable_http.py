@@ -8,8 +8,8 @@ import time
 
 import httpx
 import redis
-from conftest import Gateways
-from gw_root import Service
+from gw_upstream import Gateways
+from tests.support import Service
 
 RPC = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
 

@@ -1,0 +1,138 @@
+"""Plain test helpers shared by every test tree: import them from ``tests.support``.
+
+Fixtures live in the root ``conftest.py``; helpers live here so that no test imports a module
+named ``conftest`` (nested conftests shadow that name).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+REQUIRE = os.environ.get("TILL_REQUIRE_SERVICES") == "1"
+
+
+def unavailable(reason: str) -> None:
+    if REQUIRE:
+        pytest.fail(f"{reason} (TILL_REQUIRE_SERVICES=1: CI must run these tests)")
+    pytest.skip(reason)
+
+
+def reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with closing(socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), timeout=1)):
+            return True
+    except OSError:
+        return False
+
+
+def docker_running() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+
+
+def free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+
+PG_SERVER = os.environ.get("TILL_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432")
+
+
+async def _pg_admin(server: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(server.replace("postgresql+asyncpg", "postgresql") + "/postgres")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@dataclass
+class PostgresServer:
+    """Creates throwaway databases and drops them when the run ends."""
+
+    server: str
+    created: list[str] = field(default_factory=list)
+
+    def database(self, label: str = "t") -> str:
+        name = f"till_{label}_{secrets.token_hex(4)}"
+        asyncio.run(_pg_admin(self.server, f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return f"{self.server}/{name}"
+
+    def drop_all(self) -> None:
+        for name in self.created:
+            asyncio.run(_pg_admin(self.server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+# --- processes ----------------------------------------------------------------------------------
+
+SECRETS = {
+    "TILL_INTERNAL_TOKEN": "internal-" + "i" * 40,
+    "TILL_ADMIN_TOKEN": "admin-" + "a" * 40,
+    "TILL_KEY_ENCRYPTION_KEY": "kek-" + "k" * 40,
+    "TILL_DEMO_PASSWORD": "demo-password-for-tests",
+}
+
+
+def clean_environ(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TILL_") or k.startswith("TILL_TEST_")}
+    env.update(SECRETS)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Service:
+    name: str
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"{url} not healthy after {timeout}s")
