@@ -31,7 +31,7 @@ def _json(body: bytes) -> Response[bytes]:
     return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
-@post("/internal/v1/introspect", include_in_schema=False)
+@post("/internal/v1/introspect", status_code=200, include_in_schema=False)
 async def introspect(request: Request[Any, Any, Any]) -> Response[bytes]:
     """RFC 7662 for personal tokens; anything unknown, revoked or expired is ``{"active": false}``."""
     reg = common.registry(request)

@@ -139,7 +139,7 @@ async def _approve(reg: Registry, req: az.AuthorizationRequest, who: common.Merc
     return _redirect(az.success_redirect(req.redirect_uri, code, req.state, _issuer(reg)))
 
 
-@post("/mcp/oauth/authorize/decision", include_in_schema=False)
+@post("/mcp/oauth/authorize/decision", status_code=200, include_in_schema=False)
 async def decision(request: Request[Any, Any, Any]) -> Response[bytes]:
     reg = common.registry(request)
     issuer = _issuer(reg)
@@ -185,7 +185,7 @@ async def authenticated_client(reg: Registry, db: AsyncSession, request: Request
     return client
 
 
-@post("/mcp/oauth/token", include_in_schema=False)
+@post("/mcp/oauth/token", status_code=200, include_in_schema=False)
 async def token(request: Request[Any, Any, Any]) -> Response[bytes]:
     reg = common.registry(request)
     data = await common.form(request)
@@ -209,7 +209,7 @@ async def token(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 # --- revocation endpoint (RFC 7009) --------------------------------------------------------------
 
-@post("/mcp/oauth/revoke", include_in_schema=False)
+@post("/mcp/oauth/revoke", status_code=200, include_in_schema=False)
 async def revoke(request: Request[Any, Any, Any]) -> Response[bytes]:
     reg = common.registry(request)
     data = await common.form(request)

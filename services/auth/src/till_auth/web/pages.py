@@ -80,7 +80,7 @@ async def check_password(reg: Registry, ip: str, email: str, password: str) -> U
     return user
 
 
-@post("/login", include_in_schema=False)
+@post("/login", status_code=200, include_in_schema=False)
 async def login(request: Request[Any, Any, Any]) -> Response[bytes]:
     reg = common.registry(request)
     try:
@@ -112,7 +112,7 @@ async def login(request: Request[Any, Any, Any]) -> Response[bytes]:
     return response
 
 
-@post("/logout", include_in_schema=False)
+@post("/logout", status_code=200, include_in_schema=False)
 async def logout(request: Request[Any, Any, Any]) -> Response[bytes]:
     reg = common.registry(request)
     checked = await _checked(request, reg)
@@ -188,7 +188,7 @@ async def mint_for(reg: Registry, user_id: int, store_id: int, role: str) -> pat
                                now=common.now())
 
 
-@post("/settings/connector/token", include_in_schema=False)
+@post("/settings/connector/token", status_code=200, include_in_schema=False)
 async def generate(request: Request[Any, Any, Any]) -> Response[bytes]:
     reg = common.registry(request)
     checked = await _checked(request, reg)
@@ -199,7 +199,7 @@ async def generate(request: Request[Any, Any, Any]) -> Response[bytes]:
     return await _connector(request, reg, who, token=minted)
 
 
-@post("/settings/connector/regenerate", include_in_schema=False)
+@post("/settings/connector/regenerate", status_code=200, include_in_schema=False)
 async def regenerate(request: Request[Any, Any, Any]) -> Response[bytes]:
     """"Revoke & regenerate": every credential of the merchant dies, a new token is shown."""
     reg = common.registry(request)
@@ -213,7 +213,7 @@ async def regenerate(request: Request[Any, Any, Any]) -> Response[bytes]:
     return await _connector(request, reg, who, token=minted)
 
 
-@post("/settings/connector/apps/revoke", include_in_schema=False)
+@post("/settings/connector/apps/revoke", status_code=200, include_in_schema=False)
 async def revoke_app(request: Request[Any, Any, Any]) -> Response[bytes]:
     reg = common.registry(request)
     checked = await _checked(request, reg)
@@ -234,7 +234,7 @@ async def password_form(request: Request[Any, Any, Any]) -> Response[bytes]:
     return render("password.html", user_email=who.user.email, csrf=who.csrf(reg))
 
 
-@post("/settings/password", include_in_schema=False)
+@post("/settings/password", status_code=200, include_in_schema=False)
 async def change_password(request: Request[Any, Any, Any]) -> Response[bytes]:
     reg = common.registry(request)
     checked = await _checked(request, reg)

@@ -61,7 +61,7 @@ def _challenge(response: Response[bytes]) -> Response[bytes]:
     return response
 
 
-@post("/mcp/token", include_in_schema=False)
+@post("/mcp/token", status_code=200, include_in_schema=False)
 async def mint_token(request: Request[Any, Any, Any]) -> Response[bytes]:
     reg = common.registry(request)
     csrf = request.headers.get("x-csrf-token")
