@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 import jwt
+import msgspec
 from litestar import Request, Response, get, post
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,7 @@ from till_auth.oauth.errors import (
     InvalidRequest,
     InvalidScope,
     OAuthError,
+    TooManyRequests,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
@@ -48,15 +50,20 @@ def _issuer(reg: Registry) -> str:
 
 @get("/.well-known/oauth-authorization-server", include_in_schema=False)
 async def metadata(request: Request[Any, Any, Any]) -> Response[bytes]:
-    body = server_metadata(_issuer(common.registry(request)))
-    return oauth_json(body, headers={"Cache-Control": "public, max-age=60", "Pragma": ""})
+    return _public_json(server_metadata(_issuer(common.registry(request))))
 
 
 @get("/.well-known/jwks.json", include_in_schema=False)
 async def jwks(request: Request[Any, Any, Any]) -> Response[bytes]:
     reg = common.registry(request)
     await reg.keys.signing_key()        # a first start publishes its first key here
-    return oauth_json(await reg.keys.jwks(), headers={"Cache-Control": "public, max-age=60", "Pragma": ""})
+    return _public_json(await reg.keys.jwks())
+
+
+def _public_json(body: dict[str, Any]) -> Response[bytes]:
+    # short cache: gateways refetch JWKS on an unknown kid anyway, and rotation waits for this
+    return Response(msgspec.json.encode(body), media_type="application/json",
+                    headers={"Cache-Control": "public, max-age=60"})
 
 
 async def load_client(reg: Registry, db: AsyncSession, client_id: str | None) -> Client | None:
@@ -185,9 +192,25 @@ async def authenticated_client(reg: Registry, db: AsyncSession, request: Request
     return client
 
 
+TOKEN_FAILURES_PER_MINUTE = 60     # DS-05: guessing codes or refresh tokens is throttled per client IP
+
+
 @post("/mcp/oauth/token", include_in_schema=False)
 async def token(request: Request[Any, Any, Any]) -> Response[bytes]:
     reg = common.registry(request)
+    ip = common.client_ip(request, reg)
+    wait = await reg.limiter.peek("token-fail", ip, limit=TOKEN_FAILURES_PER_MINUTE, window=60)
+    if wait:
+        raise TooManyRequests("too many failed token requests from this address", retry_after=wait)
+    try:
+        return await _token(request, reg)
+    except OAuthError as exc:
+        if exc.status in (400, 401):
+            await reg.limiter.hit("token-fail", ip, limit=TOKEN_FAILURES_PER_MINUTE, window=60)
+        raise
+
+
+async def _token(request: Request[Any, Any, Any], reg: Registry) -> Response[bytes]:
     data = await common.form(request)
     grant_type = data.get("grant_type")
     if not grant_type:
