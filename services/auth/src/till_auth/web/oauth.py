@@ -13,7 +13,6 @@ from urllib.parse import parse_qsl, quote
 import jwt
 import msgspec
 from litestar import Request, Response, get, post
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from till_auth import cimd
@@ -66,11 +65,22 @@ def _public_json(body: dict[str, Any]) -> Response[bytes]:
                     headers={"Cache-Control": "public, max-age=60"})
 
 
+def _is_url(client_id: str | None) -> bool:
+    # http only works with TILL_CIMD_ALLOW_PRIVATE (cimd.refresh refuses it otherwise)
+    return bool(client_id) and str(client_id).startswith(("https://", "http://"))
+
+
+async def prefetch(reg: Registry, client_id: str | None) -> None:
+    """A metadata-document client is fetched before any transaction opens (cimd.refresh)."""
+    if _is_url(client_id):
+        await cimd.refresh(reg, str(client_id))
+
+
 async def load_client(reg: Registry, db: AsyncSession, client_id: str | None) -> Client | None:
     if not client_id:
         return None
-    if client_id.startswith(("https://", "http://")):     # http only with TILL_CIMD_ALLOW_PRIVATE
-        return await cimd.resolve(reg, db, client_id)
+    if _is_url(client_id):
+        return await cimd.resolve(db, client_id)
     return await clients.get(db, client_id)
 
 
@@ -90,7 +100,8 @@ async def authorize(request: Request[Any, Any, Any]) -> Response[bytes]:
     issuer = _issuer(reg)
     try:
         raw = az.RawRequest.from_pairs(parse_qsl(request.url.query or "", keep_blank_values=True))
-        async with reg.sessions.begin() as db:     # begin: a fetched metadata document is cached
+        await prefetch(reg, raw.get("client_id"))
+        async with reg.sessions() as db:
             client, redirect_uri = await _establish(reg, db, raw)
             state = raw.params.get("state")
             try:
@@ -156,7 +167,8 @@ async def decision(request: Request[Any, Any, Any]) -> Response[bytes]:
         return page_error(az.PageError("Invalid request", "The form could not be read."))
     try:
         raw = az.RawRequest.from_pairs(parse_qsl(data.get("request", ""), keep_blank_values=True))
-        async with reg.sessions.begin() as db:
+        await prefetch(reg, raw.get("client_id"))
+        async with reg.sessions() as db:
             who = await common.merchant(request, reg, db)
             if who is None or not common.csrf_ok(reg, who, data.get("csrf")):
                 return page_error(az.PageError("Request refused", "This form has expired or did not come from "
@@ -182,9 +194,11 @@ async def decision(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 # --- token endpoint ------------------------------------------------------------------------------
 
-async def authenticated_client(reg: Registry, db: AsyncSession, request: Request[Any, Any, Any],
-                               data: dict[str, str]) -> Client:
-    creds = client_auth.parse(request.headers.get("authorization"), data.get("client_id"), data.get("client_secret"))
+def credentials(request: Request[Any, Any, Any], data: dict[str, str]) -> client_auth.ClientCredentials:
+    return client_auth.parse(request.headers.get("authorization"), data.get("client_id"), data.get("client_secret"))
+
+
+async def authenticated_client(reg: Registry, db: AsyncSession, creds: client_auth.ClientCredentials) -> Client:
     client = await load_client(reg, db, creds.client_id)
     client_auth.authenticate(creds, registered_method=client.token_endpoint_auth_method if client else None,
                              secret_hash=client.secret_hash if client else None)
@@ -215,10 +229,12 @@ async def _token(request: Request[Any, Any, Any], reg: Registry) -> Response[byt
     grant_type = data.get("grant_type")
     if not grant_type:
         raise InvalidRequest("grant_type is required")
+    creds = credentials(request, data)
+    await prefetch(reg, creds.client_id)
     ctx = tokens.Issuer(issuer=_issuer(reg), key=await reg.keys.signing_key(), ttl=reg.settings.access_token_ttl,
                         successors=reg.successors)
     async with reg.transaction() as tx:
-        client = await authenticated_client(reg, tx.db, request, data)
+        client = await authenticated_client(reg, tx.db, creds)
         if grant_type == "authorization_code":
             outcome = await tokens.exchange_code(tx, ctx, client, data, common.now())
         elif grant_type == "refresh_token":
@@ -241,8 +257,10 @@ async def revoke(request: Request[Any, Any, Any]) -> Response[bytes]:
         raise InvalidRequest("token is required")
     now = common.now()
     claims = await _access_token_claims(reg, value) if value.count(".") == 2 else None
+    creds = credentials(request, data)
+    await prefetch(reg, creds.client_id)
     async with reg.transaction() as tx:
-        client = await authenticated_client(reg, tx.db, request, data)
+        client = await authenticated_client(reg, tx.db, creds)
         if claims is not None:
             if claims.get("client_id") != client.client_id:
                 raise UnauthorizedClient("this token was not issued to this client")
@@ -271,10 +289,6 @@ async def _access_token_claims(reg: Registry, value: str) -> dict[str, Any] | No
     except jwt.PyJWTError:
         return None
     return claims
-
-
-async def grants_of_user(db: AsyncSession, user_id: int) -> list[Grant]:
-    return list((await db.scalars(select(Grant).where(Grant.user_id == user_id).order_by(Grant.created_at))).all())
 
 
 HANDLERS = [metadata, jwks, authorize, decision, token, revoke]
