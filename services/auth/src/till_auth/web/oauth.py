@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, quote
 import jwt
 import msgspec
 from litestar import Request, Response, get, post
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from till_auth import cimd
@@ -24,6 +25,7 @@ from till_auth.oauth.errors import (
     InvalidRequest,
     InvalidScope,
     OAuthError,
+    TemporarilyUnavailable,
     TooManyRequests,
     UnauthorizedClient,
     UnsupportedGrantType,
@@ -222,6 +224,10 @@ async def token(request: Request[Any, Any, Any]) -> Response[bytes]:
         if exc.status in (400, 401):
             await reg.limiter.hit("token-fail", ip, limit=TOKEN_FAILURES_PER_MINUTE, window=60)
         raise
+    except SQLAlchemyError as exc:
+        # FT-07: the transaction rolled back, nothing was issued; say so in the OAuth format
+        raise TemporarilyUnavailable("the authorization server cannot reach its database; try again",
+                                     debug=type(exc).__name__) from None
 
 
 async def _token(request: Request[Any, Any, Any], reg: Registry) -> Response[bytes]:
