@@ -5,7 +5,6 @@ from __future__ import annotations
 from till_auth.oauth.errors import InvalidScope
 from till_common.permissions import UnknownScope, format_scope, grant_scopes, parse_scope
 
-
 #: Standard scopes some clients add by habit; they ask for nothing Till does not already do
 #: (refresh tokens are issued to every client registered for the refresh_token grant).
 IGNORED = frozenset({"offline_access"})
