@@ -6,10 +6,12 @@ import asyncio
 import base64
 import hashlib
 import html
+import importlib.util
 import re
 import secrets
 import shutil
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +29,18 @@ from till_auth import bootstrap
 from till_auth.app import create_app
 from till_auth.settings import AuthSettings
 
-# the same values as the root conftest's SECRETS (that module is not importable from here)
+# pytest (importlib mode) registers the root conftest as module "conftest" only while it is the
+# only conftest in the run; with this one present, `from conftest import …` in tests/e2e breaks.
+# Register a copy of the root module under that name so both keep working.
+if "conftest" not in sys.modules:
+    _spec = importlib.util.spec_from_file_location("conftest", Path(__file__).resolve().parents[3] / "conftest.py")
+    assert _spec is not None
+    assert _spec.loader is not None
+    _root = importlib.util.module_from_spec(_spec)
+    sys.modules["conftest"] = _root
+    _spec.loader.exec_module(_root)
+
+# the same values as the root conftest's SECRETS
 SECRETS = {
     "TILL_INTERNAL_TOKEN": "internal-" + "i" * 40,
     "TILL_ADMIN_TOKEN": "admin-" + "a" * 40,

@@ -99,19 +99,30 @@ def validate(url: str, doc: dict[str, Any]) -> registration.ClientMetadata:
         raise CimdError(exc.description) from None
 
 
-async def resolve(reg: Any, db: AsyncSession, url: str) -> Client | None:
-    """The client for a metadata-document ``client_id``, fetched or from cache; None if unusable."""
+async def refresh(reg: Any, url: str) -> None:
+    """Fetch the document unless a fresh copy is cached, outside any transaction: on SQLite a
+    transaction holds the write lock, which must never wait on the network."""
     allow_private = bool(reg.settings.cimd_allow_private)
     if url.startswith("http://") and not allow_private:
-        return None
+        return
     now = int(time.time())
-    cached = await clients.get(db, url)
+    async with reg.sessions() as db:
+        cached = await clients.get(db, url)
     if cached is not None and cached.kind == "cimd" and now - cached.updated_at < CACHE_SECONDS:
-        return cached
+        return
     try:
         meta = validate(url, await fetch(url, allow_private=allow_private))
     except CimdError as exc:
         log.info("client metadata document refused", reason=str(exc))
-        return None
-    # written in the caller's transaction: a second session would wait on SQLite's write lock
-    return await clients.upsert_cimd(db, url, meta, now)
+        if cached is not None and cached.kind == "cimd":
+            async with reg.sessions.begin() as db:       # a document that went bad stops working
+                await clients.remove(db, url)
+        return
+    async with reg.sessions.begin() as db:
+        await clients.upsert_cimd(db, url, meta, now)
+
+
+async def resolve(db: AsyncSession, url: str) -> Client | None:
+    """The cached client for a metadata-document ``client_id`` (see :func:`refresh`)."""
+    client = await clients.get(db, url)
+    return client if client is not None and client.kind == "cimd" else None

@@ -222,3 +222,19 @@ def test_basic_credentials_are_form_urlencoded(auth, Flow) -> None:
                                                    "code_verifier": verifier, "redirect_uri": flow.redirect_uri},
                          headers={"Authorization": "Basic " + raw})
     assert r.status_code == 200
+
+
+def test_ds05_failed_token_requests_are_throttled_per_ip(auth, Flow, monkeypatch) -> None:
+    from till_auth.web import oauth as oauth_web
+
+    monkeypatch.setattr(oauth_web, "TOKEN_FAILURES_PER_MINUTE", 5)
+    if time.time() % 60 > 50:                  # fixed windows: do not straddle a minute boundary
+        time.sleep(60.5 - time.time() % 60)
+    flow = Flow.start(auth, login=False)
+    codes = [flow.token(grant_type="authorization_code", code=f"guess-{i}", code_verifier="v" * 43).status_code
+             for i in range(7)]
+    assert codes[:5] == [400] * 5
+    assert codes[-1] == 429
+    r = flow.token(grant_type="authorization_code", code="x", code_verifier="v" * 43)
+    assert r.json()["error"] == "slow_down"
+    assert r.headers["retry-after"]

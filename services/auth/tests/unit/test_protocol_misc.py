@@ -59,3 +59,10 @@ def test_sealed_values_open_only_with_the_same_key_and_row() -> None:
     assert s.verify("session:1", s.sign("session:1"))
     assert not s.verify("session:2", s.sign("session:1"))
     assert not s.verify("session:1", None)
+
+
+def test_offline_access_is_tolerated_and_dropped() -> None:
+    assert scopes.for_role("owner", "products:read offline_access") == "products:read"
+    assert scopes.requested("offline_access") is None        # nothing else: the role's full set
+    with pytest.raises(InvalidScope):
+        scopes.requested("openid")

@@ -5,8 +5,16 @@ from __future__ import annotations
 from till_auth.oauth.errors import InvalidScope
 from till_common.permissions import UnknownScope, format_scope, grant_scopes, parse_scope
 
+#: Standard scopes some clients add by habit; they ask for nothing Till does not already do
+#: (refresh tokens are issued to every client registered for the refresh_token grant).
+IGNORED = frozenset({"offline_access"})
+
 
 def requested(scope: str | None) -> tuple[str, ...] | None:
+    if scope is not None:
+        kept = [s for s in scope.split() if s not in IGNORED]
+        if len(kept) != len(scope.split()):
+            scope = " ".join(kept)
     try:
         return parse_scope(scope)
     except UnknownScope as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from till_auth.store.models import Consent, Grant, Membership, PersonalToken, Revocation, WebSession
@@ -22,6 +22,10 @@ def to_event(row: Revocation) -> RevocationEvent:
 
 
 async def record(db: AsyncSession, kind: RevocationKind, value: str, now: int) -> RevocationEvent:
+    if db.get_bind().dialect.name == "postgresql":
+        # seq order must be commit order, or a poller that has seen seq n+1 never sees a slower n;
+        # this lock (conflicting with itself and inserts, not with reads) serialises the writers
+        await db.execute(text("LOCK TABLE revocations IN SHARE ROW EXCLUSIVE MODE"))
     row = Revocation(kind=kind, value=value, before=now, at=now)
     db.add(row)
     await db.flush()

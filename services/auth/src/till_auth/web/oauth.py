@@ -11,8 +11,9 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 import jwt
+import msgspec
 from litestar import Request, Response, get, post
-from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from till_auth import cimd
@@ -24,6 +25,8 @@ from till_auth.oauth.errors import (
     InvalidRequest,
     InvalidScope,
     OAuthError,
+    TemporarilyUnavailable,
+    TooManyRequests,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
@@ -48,22 +51,38 @@ def _issuer(reg: Registry) -> str:
 
 @get("/.well-known/oauth-authorization-server", include_in_schema=False)
 async def metadata(request: Request[Any, Any, Any]) -> Response[bytes]:
-    body = server_metadata(_issuer(common.registry(request)))
-    return oauth_json(body, headers={"Cache-Control": "public, max-age=60", "Pragma": ""})
+    return _public_json(server_metadata(_issuer(common.registry(request))))
 
 
 @get("/.well-known/jwks.json", include_in_schema=False)
 async def jwks(request: Request[Any, Any, Any]) -> Response[bytes]:
     reg = common.registry(request)
     await reg.keys.signing_key()        # a first start publishes its first key here
-    return oauth_json(await reg.keys.jwks(), headers={"Cache-Control": "public, max-age=60", "Pragma": ""})
+    return _public_json(await reg.keys.jwks())
+
+
+def _public_json(body: dict[str, Any]) -> Response[bytes]:
+    # short cache: gateways refetch JWKS on an unknown kid anyway, and rotation waits for this
+    return Response(msgspec.json.encode(body), media_type="application/json",
+                    headers={"Cache-Control": "public, max-age=60"})
+
+
+def _is_url(client_id: str | None) -> bool:
+    # http only works with TILL_CIMD_ALLOW_PRIVATE (cimd.refresh refuses it otherwise)
+    return bool(client_id) and str(client_id).startswith(("https://", "http://"))
+
+
+async def prefetch(reg: Registry, client_id: str | None) -> None:
+    """A metadata-document client is fetched before any transaction opens (cimd.refresh)."""
+    if _is_url(client_id):
+        await cimd.refresh(reg, str(client_id))
 
 
 async def load_client(reg: Registry, db: AsyncSession, client_id: str | None) -> Client | None:
     if not client_id:
         return None
-    if client_id.startswith(("https://", "http://")):     # http only with TILL_CIMD_ALLOW_PRIVATE
-        return await cimd.resolve(reg, db, client_id)
+    if _is_url(client_id):
+        return await cimd.resolve(db, client_id)
     return await clients.get(db, client_id)
 
 
@@ -83,7 +102,8 @@ async def authorize(request: Request[Any, Any, Any]) -> Response[bytes]:
     issuer = _issuer(reg)
     try:
         raw = az.RawRequest.from_pairs(parse_qsl(request.url.query or "", keep_blank_values=True))
-        async with reg.sessions.begin() as db:     # begin: a fetched metadata document is cached
+        await prefetch(reg, raw.get("client_id"))
+        async with reg.sessions() as db:
             client, redirect_uri = await _establish(reg, db, raw)
             state = raw.params.get("state")
             try:
@@ -149,7 +169,8 @@ async def decision(request: Request[Any, Any, Any]) -> Response[bytes]:
         return page_error(az.PageError("Invalid request", "The form could not be read."))
     try:
         raw = az.RawRequest.from_pairs(parse_qsl(data.get("request", ""), keep_blank_values=True))
-        async with reg.sessions.begin() as db:
+        await prefetch(reg, raw.get("client_id"))
+        async with reg.sessions() as db:
             who = await common.merchant(request, reg, db)
             if who is None or not common.csrf_ok(reg, who, data.get("csrf")):
                 return page_error(az.PageError("Request refused", "This form has expired or did not come from "
@@ -175,9 +196,11 @@ async def decision(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 # --- token endpoint ------------------------------------------------------------------------------
 
-async def authenticated_client(reg: Registry, db: AsyncSession, request: Request[Any, Any, Any],
-                               data: dict[str, str]) -> Client:
-    creds = client_auth.parse(request.headers.get("authorization"), data.get("client_id"), data.get("client_secret"))
+def credentials(request: Request[Any, Any, Any], data: dict[str, str]) -> client_auth.ClientCredentials:
+    return client_auth.parse(request.headers.get("authorization"), data.get("client_id"), data.get("client_secret"))
+
+
+async def authenticated_client(reg: Registry, db: AsyncSession, creds: client_auth.ClientCredentials) -> Client:
     client = await load_client(reg, db, creds.client_id)
     client_auth.authenticate(creds, registered_method=client.token_endpoint_auth_method if client else None,
                              secret_hash=client.secret_hash if client else None)
@@ -185,17 +208,39 @@ async def authenticated_client(reg: Registry, db: AsyncSession, request: Request
     return client
 
 
+TOKEN_FAILURES_PER_MINUTE = 60     # DS-05: guessing codes or refresh tokens is throttled per client IP
+
+
 @post("/mcp/oauth/token", status_code=200, include_in_schema=False)
 async def token(request: Request[Any, Any, Any]) -> Response[bytes]:
     reg = common.registry(request)
+    ip = common.client_ip(request, reg)
+    wait = await reg.limiter.peek("token-fail", ip, limit=TOKEN_FAILURES_PER_MINUTE, window=60)
+    if wait:
+        raise TooManyRequests("too many failed token requests from this address", retry_after=wait)
+    try:
+        return await _token(request, reg)
+    except OAuthError as exc:
+        if exc.status in (400, 401):
+            await reg.limiter.hit("token-fail", ip, limit=TOKEN_FAILURES_PER_MINUTE, window=60)
+        raise
+    except SQLAlchemyError as exc:
+        # FT-07: the transaction rolled back, nothing was issued; say so in the OAuth format
+        raise TemporarilyUnavailable("the authorization server cannot reach its database; try again",
+                                     debug=type(exc).__name__) from None
+
+
+async def _token(request: Request[Any, Any, Any], reg: Registry) -> Response[bytes]:
     data = await common.form(request)
     grant_type = data.get("grant_type")
     if not grant_type:
         raise InvalidRequest("grant_type is required")
+    creds = credentials(request, data)
+    await prefetch(reg, creds.client_id)
     ctx = tokens.Issuer(issuer=_issuer(reg), key=await reg.keys.signing_key(), ttl=reg.settings.access_token_ttl,
                         successors=reg.successors)
     async with reg.transaction() as tx:
-        client = await authenticated_client(reg, tx.db, request, data)
+        client = await authenticated_client(reg, tx.db, creds)
         if grant_type == "authorization_code":
             outcome = await tokens.exchange_code(tx, ctx, client, data, common.now())
         elif grant_type == "refresh_token":
@@ -218,8 +263,10 @@ async def revoke(request: Request[Any, Any, Any]) -> Response[bytes]:
         raise InvalidRequest("token is required")
     now = common.now()
     claims = await _access_token_claims(reg, value) if value.count(".") == 2 else None
+    creds = credentials(request, data)
+    await prefetch(reg, creds.client_id)
     async with reg.transaction() as tx:
-        client = await authenticated_client(reg, tx.db, request, data)
+        client = await authenticated_client(reg, tx.db, creds)
         if claims is not None:
             if claims.get("client_id") != client.client_id:
                 raise UnauthorizedClient("this token was not issued to this client")
@@ -248,10 +295,6 @@ async def _access_token_claims(reg: Registry, value: str) -> dict[str, Any] | No
     except jwt.PyJWTError:
         return None
     return claims
-
-
-async def grants_of_user(db: AsyncSession, user_id: int) -> list[Grant]:
-    return list((await db.scalars(select(Grant).where(Grant.user_id == user_id).order_by(Grant.created_at))).all())
 
 
 HANDLERS = [metadata, jwks, authorize, decision, token, revoke]
