@@ -12,11 +12,11 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from till_cli import dev, migrate
+    from till_cli import audit, dev, migrate
 
     parser = argparse.ArgumentParser(prog="till", description="Till administration")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (dev, migrate):
+    for module in (dev, migrate, audit):
         module.register(sub)
     return parser
 
