@@ -32,16 +32,19 @@ async def test_success_is_audited_with_who_what_and_how_long(h) -> None:
     assert (row.tool, row.outcome, row.source, row.user_id, row.client_id, row.token_id, row.request_id) == \
         ("get_product", "success", "mcp", 1, "test-client", "tok-1", "req-test")
     assert msgspec.json.decode(row.arguments) == {"name": "Classic T-Shirt"}
-    assert row.duration_ms >= 0 and len(row.hash) == 64
+    assert row.duration_ms >= 0
+    assert len(row.hash) == 64
 
 
 async def test_tl04_analyst_lists_read_tools_only_and_write_is_denied_and_audited(h) -> None:
     analyst = h.principal("analyst")
     tools = (await h.rpc("tools/list", {}, analyst))["result"]["tools"]
-    assert tools and all(t["annotations"]["readOnlyHint"] for t in tools)
+    assert tools
+    assert all(t["annotations"]["readOnlyHint"] for t in tools)
     assert all(t["_meta"]["till/permission"].endswith(":read") for t in tools)
     text = h.failed(await h.call("update_product", {"name": "Classic T-Shirt", "price": "1.00"}, analyst))
-    assert "products:write" in text and "analyst" in text
+    assert "products:write" in text
+    assert "analyst" in text
     row = await last_audit(h)
     assert (row.tool, row.outcome, row.user_id) == ("update_product", "denied", 3)
     assert (await h.sql(select(Variant.price).where(Variant.sku == "TS-001-M", Variant.store_id == 1)))[0][0] == 2499
@@ -50,7 +53,9 @@ async def test_tl04_analyst_lists_read_tools_only_and_write_is_denied_and_audite
 async def test_tl04_support_cannot_change_settings_but_can_refund(h) -> None:
     support = h.principal("support")
     names = {t["name"] for t in (await h.rpc("tools/list", {}, support))["result"]["tools"]}
-    assert "refund_order" in names and "update_store_settings" not in names and "get_product" in names
+    assert "refund_order" in names
+    assert "update_store_settings" not in names
+    assert "get_product" in names
     text = h.failed(await h.call("update_store_settings", {"store_name": "Hacked"}, support))
     assert "settings:write" in text
     assert (await last_audit(h)).outcome == "denied"
@@ -146,7 +151,8 @@ async def test_idempotency_same_key_same_args_returns_stored_result(h) -> None:
     args = {"title": "Idem Tee", "variants": [{"sku": "IDEM-1", "price": "9.00"}], "idempotency_key": "k-1"}
     first = h.ok(await h.call("create_product", args))
     second = h.ok(await h.call("create_product", args))
-    assert second["id"] == first["id"] and second["replayed"] is True
+    assert second["id"] == first["id"]
+    assert second["replayed"] is True
     assert (await h.sql(select(func.count()).select_from(Product).where(Product.title == "Idem Tee")))[0][0] == 1
     err = h.rpc_error(await h.call("create_product", {**args, "title": "Other"}), INVALID_PARAMS)
     assert err["data"] == {"path": "$.idempotency_key"}
@@ -165,7 +171,8 @@ async def test_idempotency_under_concurrency_creates_exactly_one(h) -> None:
 async def test_dry_run_returns_the_diff_and_changes_nothing(h) -> None:
     before = await h.sql(select(Variant.id, Variant.price).order_by(Variant.id))
     out = h.ok(await h.call("bulk_update_prices", {"percent": 10, "dry_run": True}))
-    assert out["dry_run"] is True and out["updated_variants"] > 40
+    assert out["dry_run"] is True
+    assert out["updated_variants"] > 40
     assert any(c["field"] == "price" for c in out["changes"])
     assert await h.sql(select(Variant.id, Variant.price).order_by(Variant.id)) == before
     row = await last_audit(h)
@@ -208,7 +215,8 @@ async def test_internal_error_rolls_back_and_answers_with_a_correlation_id(h, mo
     finally:
         object.__setattr__(spec, "handler", original)
     err = h.rpc_error(out, INTERNAL_ERROR)
-    assert err["data"] == {"correlation_id": "req-test"} and "boom" not in err["message"]
+    assert err["data"] == {"correlation_id": "req-test"}
+    assert "boom" not in err["message"]
     assert (await h.sql(select(func.count()).select_from(Coupon).where(Coupon.code == "BOOM1")))[0][0] == 0
     row = await last_audit(h)
     assert (row.tool, row.outcome) == ("create_coupon", "failed")

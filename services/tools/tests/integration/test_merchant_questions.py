@@ -11,7 +11,8 @@ from till_tools.store.models import AWAITING_FULFILMENT, Coupon, Order, Variant
 
 async def test_top_selling_products_this_month_in_one_call(h) -> None:
     top = h.ok(await h.call("get_top_products", {"period": "this_month"}))
-    assert top["by"] == "revenue" and top["items"], top
+    assert top["by"] == "revenue"
+    assert top["items"], top
     revenues = [float(i["revenue"]["amount"]) for i in top["items"]]
     assert revenues == sorted(revenues, reverse=True)
     assert top["start"].startswith(datetime.now(UTC).strftime("%Y-%m-01"))
@@ -20,7 +21,9 @@ async def test_top_selling_products_this_month_in_one_call(h) -> None:
 
 async def test_twenty_percent_code_for_new_customers_in_one_call(h) -> None:
     coupon = h.ok(await h.call("create_coupon", {"percent_off": 20, "eligibility": "first_order"}))
-    assert coupon["percent_off"] == 20 and coupon["eligibility"] == "first_order" and coupon["active"]
+    assert coupon["percent_off"] == 20
+    assert coupon["eligibility"] == "first_order"
+    assert coupon["active"]
     assert "first orders only" in coupon["summary"]
     rows = await h.sql(select(Coupon.code, Coupon.percent_off, Coupon.store_id).where(Coupon.code == coupon["code"]))
     assert rows == [(coupon["code"], 20, 1)]
@@ -36,7 +39,8 @@ async def test_update_classic_tshirt_price_by_name_in_one_call(h) -> None:
 
 async def test_a_misspelt_product_name_suggests_the_closest(h) -> None:
     text = h.failed(await h.call("update_product", {"name": "Clasic T-Shirt", "price": "29.99"}))
-    assert "no product matches 'Clasic T-Shirt'" in text and "Classic T-Shirt (id " in text
+    assert "no product matches 'Clasic T-Shirt'" in text
+    assert "Classic T-Shirt (id " in text
 
 
 async def test_orders_needing_fulfilment_today_in_one_call(h) -> None:
