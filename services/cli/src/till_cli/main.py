@@ -12,11 +12,11 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from till_cli import dev, doctor, keys, merchants, migrate, revoke, tokens
+    from till_cli import audit, dev, doctor, keys, merchants, migrate, revoke, tokens
 
     parser = argparse.ArgumentParser(prog="till", description="Till administration")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (dev, migrate, merchants, tokens, keys, revoke, doctor):
+    for module in (dev, migrate, merchants, tokens, keys, revoke, audit, doctor):
         module.register(sub)
     return parser
 

@@ -19,7 +19,7 @@ _EXPONENTS: Final = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "HUF": 2,
 MAX_MINOR: Final = 10**13   # 100 billion in a two-decimal currency; far beyond any price
 
 #: A non-negative decimal amount with at most three decimals, ASCII digits only.
-MONEY_PATTERN: Final = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,3})?$"
+MONEY_PATTERN: Final = r"^(0|[1-9][0-9]{0,13})(\.[0-9]{1,3})?$"
 MoneyStr = Annotated[str, Meta(pattern=MONEY_PATTERN, max_length=20,
                                description='A decimal string in the store currency, e.g. "29.99". Never a number.',
                                examples=["29.99"])]

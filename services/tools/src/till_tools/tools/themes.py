@@ -133,7 +133,8 @@ async def update_theme_section(ctx: Ctx, a: UpdateThemeSection) -> SectionOut:
     t = await _theme(ctx)
     s = await ctx.db.scalar(select(ThemeSection).where(ThemeSection.theme_id == t.id, ThemeSection.key == a.section))
     if s is None:
-        keys = (await ctx.db.scalars(select(ThemeSection.key).where(ThemeSection.theme_id == t.id))).all()
+        keys = (await ctx.db.scalars(select(ThemeSection.key).where(ThemeSection.theme_id == t.id)
+                                     .order_by(ThemeSection.position, ThemeSection.id))).all()
         raise ToolFailure(f"the theme has no section '{a.section}'; sections: {', '.join(keys)}")
     if a.enabled is not None:
         ctx.updated("theme_section", s.id, "enabled", s.enabled, a.enabled)
