@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 
 from till_tools.lookup import by_id, by_text
 from till_tools.money import Money, MoneyError, MoneyStr, money, to_minor
@@ -122,15 +122,26 @@ def variant_out(v: Variant, currency: str) -> VariantOut:
                       stock=v.stock)
 
 
+_VARIANT_COLUMNS = (Variant.id, Variant.product_id, Variant.sku, Variant.title, Variant.price,
+                    Variant.compare_at_price, Variant.stock)
+_VARIANTS_OF = (select(*_VARIANT_COLUMNS).where(Variant.product_id == bindparam("pid"))
+                .order_by(Variant.position, Variant.id))
+_CATEGORIES_OF = (select(ProductCategory.category_id).where(ProductCategory.product_id == bindparam("pid"))
+                  .order_by(ProductCategory.category_id))
+
+
 async def product_out(ctx: Ctx, p: Product) -> ProductOut:
-    variants = (await ctx.db.scalars(select(Variant).where(Variant.product_id == p.id)
-                                     .order_by(Variant.position, Variant.id))).all()
-    cats = (await ctx.db.scalars(select(ProductCategory.category_id).where(ProductCategory.product_id == p.id)
-                                 .order_by(ProductCategory.category_id))).all()
+    # Core rows, statements built once: every product read comes through here
+    conn = await ctx.db.connection()
+    c = ctx.currency
+    variants = [VariantOut(id=r[0], product_id=r[1], sku=r[2], title=r[3], price=money(r[4], c),
+                           compare_at_price=None if r[5] is None else money(r[5], c), stock=r[6])
+                for r in (await conn.execute(_VARIANTS_OF, {"pid": p.id})).all()]
+    cats = [r[0] for r in (await conn.execute(_CATEGORIES_OF, {"pid": p.id})).all()]
     return ProductOut(id=p.id, title=p.title, slug=p.slug, status=p.status, description=p.description,
-                      vendor=p.vendor, product_type=p.product_type, tags=list(p.tags), category_ids=list(cats),
-                      variants=[variant_out(v, ctx.currency) for v in variants],
-                      total_stock=sum(v.stock for v in variants), created_at=p.created_at, updated_at=p.updated_at)
+                      vendor=p.vendor, product_type=p.product_type, tags=list(p.tags), category_ids=cats,
+                      variants=variants, total_stock=sum(v.stock for v in variants), created_at=p.created_at,
+                      updated_at=p.updated_at)
 
 
 RefId = Annotated[Id | None, Meta(description="Product id.")]
@@ -150,6 +161,10 @@ class WriteProductRef(WriteArgs, kw_only=True):
     sku: RefSku = None
 
 
+_PRODUCT_BY_SKU = (select(Variant.product_id).where(Variant.store_id == bindparam("store"),
+                                                    func.lower(Variant.sku) == bindparam("sku")).limit(2))
+
+
 async def resolve_product(ctx: Ctx, ref: Any) -> Product:
     given = [k for k in ("id", "name", "sku") if getattr(ref, k) is not None]
     if len(given) != 1:
@@ -158,6 +173,9 @@ async def resolve_product(ctx: Ctx, ref: Any) -> Product:
         return await by_id(ctx, Product, ref.id, "product")
     if ref.name is not None:
         return await by_text(ctx, Product, Product.title, ref.name, "product")
+    found = (await ctx.db.execute(_PRODUCT_BY_SKU, {"store": ctx.store_id, "sku": ref.sku.lower()})).all()
+    if len(found) == 1:
+        return await by_id(ctx, Product, found[0][0], "product")
     variant = await by_text(ctx, Variant, Variant.sku, ref.sku, "variant with that SKU")
     return await by_id(ctx, Product, variant.product_id, "product")
 
