@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 import msgspec
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -74,31 +74,41 @@ def canonical_of(row: AuditEntry) -> dict[str, Any]:
                      row.arguments, row.outcome, row.detail, row.duration_ms, row.request_id, row.prev_hash)
 
 
+_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.store_id == bindparam("store_id"))
+_HEAD_LOCKED = _HEAD.with_for_update()
+_INSERT_ENTRY = insert(AuditEntry)
+_MOVE_HEAD = (update(AuditHead).where(AuditHead.store_id == bindparam("head_store"))
+              .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
+
+
 async def append(db: AsyncSession, who: Principal, tool: str, arguments: str, outcome: Outcome, detail: str,
                  duration_ms: float, at: datetime) -> None:
-    """Add one row inside the caller's transaction, after locking the store's chain head."""
+    """Add one row inside the caller's transaction, after locking the store's chain head.
+
+    Core statements built once, on the session's connection: this runs on every call."""
+    conn = await db.connection()
     store_id = who.store_id
-    dialect = db.get_bind().dialect.name
-    head_q = select(AuditHead.seq, AuditHead.hash).where(AuditHead.store_id == store_id)
-    if dialect == "postgresql":
-        head_q = head_q.with_for_update()
-    head = (await db.execute(head_q)).first()
+    postgres = conn.dialect.name == "postgresql"
+    key = {"store_id": store_id}
+    head = (await conn.execute(_HEAD_LOCKED if postgres else _HEAD, key)).first()
     if head is None:
-        ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(AuditHead)
-        await db.execute(ins.values(store_id=store_id, seq=0, hash=GENESIS).on_conflict_do_nothing())
-        head = (await db.execute(head_q)).first()
+        ins = (pg_insert if postgres else sqlite_insert)(AuditHead)
+        await conn.execute(ins.values(store_id=store_id, seq=0, hash=GENESIS).on_conflict_do_nothing())
+        head = (await conn.execute(_HEAD_LOCKED if postgres else _HEAD, key)).first()
         assert head is not None
     seq, prev = head[0] + 1, head[1]
     duration_ms = round(duration_ms, 3)
     detail = detail[:500]
-    fields = canonical(store_id, seq, at, who.user_id, who.client_id, who.token_id, SOURCE, tool[:100], arguments,
-                       outcome, detail, duration_ms, who.request_id[:64], prev)
+    tool = tool[:100]
+    request_id = who.request_id[:64]
+    fields = canonical(store_id, seq, at, who.user_id, who.client_id, who.token_id, SOURCE, tool, arguments,
+                       outcome, detail, duration_ms, request_id, prev)
     digest = row_hash(fields)
-    await db.execute(insert(AuditEntry).values(
-        store_id=store_id, seq=seq, at=at, user_id=who.user_id, client_id=who.client_id, token_id=who.token_id,
-        source=SOURCE, tool=tool[:100], arguments=arguments, outcome=outcome, detail=detail,
-        duration_ms=duration_ms, request_id=who.request_id[:64], prev_hash=prev, hash=digest))
-    await db.execute(update(AuditHead).where(AuditHead.store_id == store_id).values(seq=seq, hash=digest))
+    await conn.execute(_INSERT_ENTRY, {
+        "store_id": store_id, "seq": seq, "at": at, "user_id": who.user_id, "client_id": who.client_id,
+        "token_id": who.token_id, "source": SOURCE, "tool": tool, "arguments": arguments, "outcome": outcome,
+        "detail": detail, "duration_ms": duration_ms, "request_id": request_id, "prev_hash": prev, "hash": digest})
+    await conn.execute(_MOVE_HEAD, {"head_store": store_id, "new_seq": seq, "new_hash": digest})
 
 
 @dataclass

@@ -10,9 +10,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from till_db.engine import make_engine, ping, sessionmaker
+from till_db.engine import ping, sessionmaker
 from till_tools.settings import ToolsSettings
 from till_tools.spec import Catalogue
+from till_tools.store.inline_sqlite import make_store_engine
 
 
 def default_catalogue() -> Catalogue:
@@ -33,7 +34,7 @@ class Registry:
 
     @classmethod
     def build(cls, settings: ToolsSettings, catalogue: Catalogue | None = None) -> Registry:
-        engine = make_engine(settings.tools_database_url, "TILL_TOOLS_DATABASE_URL")
+        engine = make_store_engine(settings.tools_database_url)
         lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         return cls(settings=settings, engine=engine, sessions=sessionmaker(engine),
                    catalogue=catalogue or default_catalogue(), _sqlite_lock=lock)

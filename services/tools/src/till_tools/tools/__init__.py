@@ -10,12 +10,16 @@ from till_tools.tools import (
     content,
     coupons,
     customers,
+    fulfilment,
     menus,
     orders,
     products,
     store_settings,
     themes,
+    variants,
 )
 
-ALL_MODULES: tuple[ModuleType, ...] = (products, orders, categories, customers, analytics, coupons, content, themes,
-                                       menus, store_settings)
+ALL_MODULES: tuple[ModuleType, ...] = (
+    products, variants, orders, fulfilment, categories, customers, analytics, coupons, content, themes, menus,
+    store_settings,
+)

@@ -1,4 +1,4 @@
-"""Products and variants: list, find, read, create, update, delete, stock, prices."""
+"""Products: list, find, read, create, update, delete (variants, stock and prices: ``variants.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 
 from till_tools.lookup import by_id, by_text
 from till_tools.money import Money, MoneyError, MoneyStr, money, to_minor
@@ -86,11 +86,6 @@ class Deleted(Result, kw_only=True):
     id: int
 
 
-class BulkPriceResult(Result, kw_only=True):
-    updated_variants: int
-    variants: list[VariantOut]
-
-
 # --- helpers -----------------------------------------------------------------------------------
 
 def slugify(text: str) -> str:
@@ -122,15 +117,26 @@ def variant_out(v: Variant, currency: str) -> VariantOut:
                       stock=v.stock)
 
 
+_VARIANT_COLUMNS = (Variant.id, Variant.product_id, Variant.sku, Variant.title, Variant.price,
+                    Variant.compare_at_price, Variant.stock)
+_VARIANTS_OF = (select(*_VARIANT_COLUMNS).where(Variant.product_id == bindparam("pid"))
+                .order_by(Variant.position, Variant.id))
+_CATEGORIES_OF = (select(ProductCategory.category_id).where(ProductCategory.product_id == bindparam("pid"))
+                  .order_by(ProductCategory.category_id))
+
+
 async def product_out(ctx: Ctx, p: Product) -> ProductOut:
-    variants = (await ctx.db.scalars(select(Variant).where(Variant.product_id == p.id)
-                                     .order_by(Variant.position, Variant.id))).all()
-    cats = (await ctx.db.scalars(select(ProductCategory.category_id).where(ProductCategory.product_id == p.id)
-                                 .order_by(ProductCategory.category_id))).all()
+    # Core rows, statements built once: every product read comes through here
+    conn = await ctx.db.connection()
+    c = ctx.currency
+    variants = [VariantOut(id=r[0], product_id=r[1], sku=r[2], title=r[3], price=money(r[4], c),
+                           compare_at_price=None if r[5] is None else money(r[5], c), stock=r[6])
+                for r in (await conn.execute(_VARIANTS_OF, {"pid": p.id})).all()]
+    cats = [r[0] for r in (await conn.execute(_CATEGORIES_OF, {"pid": p.id})).all()]
     return ProductOut(id=p.id, title=p.title, slug=p.slug, status=p.status, description=p.description,
-                      vendor=p.vendor, product_type=p.product_type, tags=list(p.tags), category_ids=list(cats),
-                      variants=[variant_out(v, ctx.currency) for v in variants],
-                      total_stock=sum(v.stock for v in variants), created_at=p.created_at, updated_at=p.updated_at)
+                      vendor=p.vendor, product_type=p.product_type, tags=list(p.tags), category_ids=cats,
+                      variants=variants, total_stock=sum(v.stock for v in variants), created_at=p.created_at,
+                      updated_at=p.updated_at)
 
 
 RefId = Annotated[Id | None, Meta(description="Product id.")]
@@ -150,6 +156,10 @@ class WriteProductRef(WriteArgs, kw_only=True):
     sku: RefSku = None
 
 
+_PRODUCT_BY_SKU = (select(Variant.product_id).where(Variant.store_id == bindparam("store"),
+                                                    func.lower(Variant.sku) == bindparam("sku")).limit(2))
+
+
 async def resolve_product(ctx: Ctx, ref: Any) -> Product:
     given = [k for k in ("id", "name", "sku") if getattr(ref, k) is not None]
     if len(given) != 1:
@@ -158,17 +168,11 @@ async def resolve_product(ctx: Ctx, ref: Any) -> Product:
         return await by_id(ctx, Product, ref.id, "product")
     if ref.name is not None:
         return await by_text(ctx, Product, Product.title, ref.name, "product")
+    found = (await ctx.db.execute(_PRODUCT_BY_SKU, {"store": ctx.store_id, "sku": ref.sku.lower()})).all()
+    if len(found) == 1:
+        return await by_id(ctx, Product, found[0][0], "product")
     variant = await by_text(ctx, Variant, Variant.sku, ref.sku, "variant with that SKU")
     return await by_id(ctx, Product, variant.product_id, "product")
-
-
-async def resolve_variant(ctx: Ctx, id: int | None, sku: str | None) -> Variant:
-    if (id is None) == (sku is None):
-        raise InvalidArgument("$", "give exactly one of variant_id or sku")
-    if id is not None:
-        return await by_id(ctx, Variant, id, "variant")
-    assert sku is not None
-    return await by_text(ctx, Variant, Variant.sku, sku, "variant with that SKU")
 
 
 async def set_categories(ctx: Ctx, product_id: int, ids: list[int]) -> None:
@@ -240,22 +244,6 @@ async def list_products(ctx: Ctx, a: ListProducts) -> ProductPage:
       ProductRef, ProductOut, "products:read")
 async def get_product(ctx: Ctx, a: ProductRef) -> ProductOut:
     return await product_out(ctx, await resolve_product(ctx, a))
-
-
-class VariantRef(Args, kw_only=True):
-    variant_id: Id | None = None
-    sku: Sku | None = None
-
-
-class WriteVariantRef(WriteArgs, kw_only=True):
-    variant_id: Id | None = None
-    sku: Sku | None = None
-
-
-@tool("get_variant", "Get a variant", "One variant (SKU, price, compare-at price, stock) by variant_id or SKU.",
-      VariantRef, VariantOut, "products:read")
-async def get_variant(ctx: Ctx, a: VariantRef) -> VariantOut:
-    return variant_out(await resolve_variant(ctx, a.variant_id, a.sku), ctx.currency)
 
 
 # --- write tools -------------------------------------------------------------------------------
@@ -370,93 +358,4 @@ async def delete_product(ctx: Ctx, a: DeleteProduct) -> Deleted:
     return Deleted(deleted="product", id=p.id)
 
 
-class UpdateInventory(WriteVariantRef, kw_only=True):
-    set_to: Annotated[int, Meta(ge=0, le=10_000_000, description="New absolute stock (≥ 0).")] | None = None
-    adjust_by: Annotated[int, Meta(ge=-10_000_000, le=10_000_000,
-                                    description="Add (or, negative, remove) this many units.")] | None = None
-
-
-@tool("update_inventory", "Update stock",
-      "Set (set_to) or adjust (adjust_by) the stock of one variant picked by variant_id or SKU. "
-      "Stock never goes below zero.", UpdateInventory, VariantOut, "products:write")
-async def update_inventory(ctx: Ctx, a: UpdateInventory) -> VariantOut:
-    if (a.set_to is None) == (a.adjust_by is None):
-        raise InvalidArgument("$", "give exactly one of set_to or adjust_by")
-    v = await resolve_variant(ctx, a.variant_id, a.sku)
-    new = a.set_to if a.set_to is not None else v.stock + (a.adjust_by or 0)
-    if new < 0:
-        raise ToolFailure(f"stock of {v.sku} would become {new}; it has {v.stock}")
-    ctx.updated("variant", v.id, "stock", v.stock, new)
-    v.stock = new
-    await ctx.db.flush()
-    return variant_out(v, ctx.currency)
-
-
-class UpdateVariant(WriteVariantRef, kw_only=True):
-    price: MoneyStr | None = None
-    compare_at_price: MoneyStr | None = None
-    stock: Stock | None = None
-    title: Name | None = None
-    new_sku: Sku | None = None
-
-
-@tool("update_variant", "Update a variant",
-      "Change one variant (by variant_id or SKU): price, compare-at price, stock, title or SKU.",
-      UpdateVariant, VariantOut, "products:write", idempotent=True)
-async def update_variant(ctx: Ctx, a: UpdateVariant) -> VariantOut:
-    v = await resolve_variant(ctx, a.variant_id, a.sku)
-    if a.price is not None:
-        price = parse_money(ctx, a.price, "$.price")
-        ctx.updated("variant", v.id, "price", money(v.price, ctx.currency).amount, money(price, ctx.currency).amount)
-        v.price = price
-    if a.compare_at_price is not None:
-        v.compare_at_price = parse_money(ctx, a.compare_at_price, "$.compare_at_price")
-    if a.stock is not None:
-        ctx.updated("variant", v.id, "stock", v.stock, a.stock)
-        v.stock = a.stock
-    if a.title is not None:
-        v.title = a.title
-    if a.new_sku is not None and a.new_sku != v.sku:
-        clash = await ctx.db.scalar(select(Variant.id).where(Variant.store_id == ctx.store_id,
-                                                             func.lower(Variant.sku) == a.new_sku.lower()))
-        if clash:
-            raise ToolFailure(f"SKU {a.new_sku} is already used in this store")
-        ctx.updated("variant", v.id, "sku", v.sku, a.new_sku)
-        v.sku = a.new_sku
-    await ctx.db.flush()
-    return variant_out(v, ctx.currency)
-
-
-class BulkUpdatePrices(WriteArgs, kw_only=True):
-    percent: Annotated[int, Meta(ge=-90, le=500, description="Change every matched price by this percent, "
-                                                              "e.g. 10 (+10%) or -15 (-15%).")]
-    category_id: Id | None = None
-    product_ids: Annotated[list[Id], Meta(max_length=500)] | None = None
-
-
-@tool("bulk_update_prices", "Change prices by a percentage",
-      "Raise or lower the price of every variant in a category, in a list of products, or (neither given) in "
-      "the whole store by a percentage, rounded to the cent. Try dry_run first.",
-      BulkUpdatePrices, BulkPriceResult, "products:write")
-async def bulk_update_prices(ctx: Ctx, a: BulkUpdatePrices) -> BulkPriceResult:
-    if a.percent == 0:
-        raise InvalidArgument("$.percent", "0% changes nothing")
-    q = select(Variant).where(Variant.store_id == ctx.store_id)
-    if a.category_id is not None:
-        await by_id(ctx, Category, a.category_id, "category")
-        q = q.where(Variant.product_id.in_(select(ProductCategory.product_id).where(
-            ProductCategory.category_id == a.category_id)))
-    if a.product_ids is not None:
-        q = q.where(Variant.product_id.in_(a.product_ids))
-    variants = (await ctx.db.scalars(q.order_by(Variant.id))).all()
-    for v in variants:
-        new = (v.price * (100 + a.percent) + 50) // 100     # half-up to the minor unit, integers only
-        ctx.updated("variant", v.id, "price", money(v.price, ctx.currency).amount, money(new, ctx.currency).amount)
-        v.price = new
-    await ctx.db.flush()
-    return BulkPriceResult(updated_variants=len(variants),
-                           variants=[variant_out(v, ctx.currency) for v in variants[:200]])
-
-
-TOOLS = (list_products, get_product, get_variant, create_product, update_product, delete_product,
-         update_inventory, update_variant, bulk_update_prices)
+TOOLS = (list_products, get_product, create_product, update_product, delete_product)
