@@ -75,6 +75,10 @@ class Stack:
         """A fresh personal token for ``email`` (the role's scopes, or exactly ``scope``): (token, id)."""
         return asyncio.run(mint_pat(self.auth_environ(), email, scope))
 
+    async def amint(self, email: str, scope: str | None = None) -> tuple[str, str]:
+        """``mint`` from async code (a test already running an event loop)."""
+        return await mint_pat(self.auth_environ(), email, scope)
+
 
 async def mint_pat(environ: dict[str, str], email: str, scope: str | None = None) -> tuple[str, str]:
     """What ``till tokens mint`` does, with an optional narrower scope (auth's domain functions)."""
