@@ -127,3 +127,22 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Service]]:
     yield start
     for svc in reversed(started):
         svc.stop()
+
+
+# --- Till's whole stack --------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def till_stack(redis_url: str, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Till in its production topology for end-to-end and interop tests (tests/e2e/stack.py):
+    deploy.cluster's nginx over two gateway replicas on real Redis and PostgreSQL, the demo store
+    seeded, a personal token for each demo merchant.  One per session; tests must not revoke the
+    session's tokens (mint their own with ``stack.mint``)."""
+    from deploy.cluster import find_nginx
+    from tests.e2e.stack import start_stack
+
+    if find_nginx() is None:
+        unavailable("nginx is not installed (apt-get install -y nginx): the stack's load balancer")
+    with start_stack(redis_url=redis_url, auth_database_url=postgres.database("e2e_auth"),
+                     tools_database_url=postgres.database("e2e_tools"),
+                     workdir=tmp_path_factory.mktemp("till-stack")) as stack:
+        yield stack

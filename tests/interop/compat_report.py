@@ -50,6 +50,7 @@ def _reason(report: pytest.TestReport) -> str:
 class CompatReport:
     def __init__(self) -> None:
         self.outcomes: dict[str, dict[str, Outcome]] = {}
+        self.targets: dict[str, str] = {}        # server -> what was tested (deployment, URL)
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -71,14 +72,14 @@ class CompatReport:
             if target is None:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(render(server, outcomes))
+            target.write_text(render(server, outcomes, self.targets.get(server, "")))
 
 
 def _escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render(server: str, outcomes: dict[str, Outcome]) -> str:
+def render(server: str, outcomes: dict[str, Outcome], target: str = "") -> str:
     cells: list[Cell] = matrix()
     passed = sum(o.status == "pass" for o in outcomes.values())
     failed = sum(o.status == "FAIL" for o in outcomes.values())
@@ -95,6 +96,7 @@ def render(server: str, outcomes: dict[str, Outcome]) -> str:
         "prompts/list, ping). Client versions are pinned in `tests/interop/node/package-lock.json` "
         "and `uv.lock`.",
         "",
+        *([f"Server under test: {target}", ""] if target else []),
         "| client | transport | auth | protocol revision | result | reason / note |",
         "|---|---|---|---|---|---|",
     ]

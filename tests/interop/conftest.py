@@ -4,7 +4,8 @@
   missing) and a Node to run it; skipped with the reason when npm is missing, failed under
   TILL_REQUIRE_SERVICES=1.
 - ``reference_server``: the MCP Python SDK reference server as a real process on a free port.
-- ``till_server``: Till's running stack, from TILL_INTEROP_* variables (clients.ServerUnderTest).
+- ``till_server``: Till's running stack from TILL_INTEROP_* variables (clients.ServerUnderTest), else
+  the session's ``till_stack`` (root conftest): the whole matrix runs against Till by default.
 
 With TILL_COMPAT_REPORT=1 the matrix's outcomes are written at the end of the session: Till's to
 docs/compatibility.md, the reference server's to var/compat-reference.md.  Never by hand.
@@ -90,11 +91,24 @@ def reference_oauth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @pytest.fixture(scope="session")
-def till_server() -> ServerUnderTest:
+def till_server(request: pytest.FixtureRequest) -> ServerUnderTest:
+    """Till: the running stack TILL_INTEROP_MCP_URL names, else the session's own ``till_stack``
+    (nginx over two gateway replicas, tests/e2e/stack.py) with owner@demo.store's token and login."""
+    report: compat_report.CompatReport = request.config.pluginmanager.get_plugin("till-compat-report")
     server = ServerUnderTest.from_environ()
-    if server is None:
-        pytest.skip("TILL_INTEROP_MCP_URL is not set: point the matrix at Till's running gateway to run it")
-    return server
+    if server is not None:
+        report.targets["till"] = f"the deployment at `{server.mcp_url}` (TILL_INTEROP_MCP_URL)."
+        return server
+    stack = request.getfixturevalue("till_stack")
+    report.targets["till"] = ("the `till_stack` test fixture (tests/e2e/stack.py): the production topology "
+                              "as local processes, nginx round robin over two gateway replicas sharing "
+                              "Redis, auth and tools on PostgreSQL, the demo store seeded. Token cells use "
+                              "a personal token of owner@demo.store; OAuth cells register, log in on "
+                              "Till's /login and approve on its consent page.")
+    owner = "owner@demo.store"
+    return ServerUnderTest(name="till", mcp_url=stack.mcp_url, sse_url=stack.sse_url, token=stack.tokens[owner],
+                           oauth=OAuthLogin(owner, stack.demo_password), tool_name="list_products",
+                           tool_arguments={})
 
 
 @pytest.fixture

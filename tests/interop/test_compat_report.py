@@ -50,3 +50,9 @@ def test_rows_follow_the_matrix_order_whatever_the_run_order() -> None:
     text = render("reference", {"inspector_cli-http-token-latest": Outcome("pass", ""),
                                 "python_sdk-http-token-legacy": Outcome("pass", "")})
     assert text.index("MCP Python SDK") < text.index("MCP Inspector CLI")
+
+
+def test_the_report_names_the_server_under_test_when_known() -> None:
+    text = render("till", {"python_sdk-http-token-legacy": Outcome("pass", "")}, "nginx over two replicas.")
+    assert "Server under test: nginx over two replicas." in text
+    assert "Server under test" not in render("till", {"python_sdk-http-token-legacy": Outcome("pass", "")})

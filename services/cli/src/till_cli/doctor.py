@@ -154,6 +154,9 @@ async def authorization_server(w: Walk, http: aiohttp.ClientSession) -> bool:
     name = "authorization-server metadata (RFC 8414)"
     if status != 200 or not isinstance(meta, dict):
         return w.add(name, False, f"GET {meta_url} → HTTP {status}", "serve RFC 8414 metadata at that URL")
+    if str(meta.get("issuer", "")).endswith("/"):
+        return w.add(name, False, f"issuer {meta.get('issuer')!r} has a trailing slash",
+                     "publish the issuer without a trailing slash (TILL_PUBLIC_URL); SDKs compare it exactly")
     if meta.get("issuer") != issuer:
         return w.add(name, False, f"issuer {meta.get('issuer')!r} ≠ {issuer!r}",
                      "issuer must equal the PRM's authorization server exactly (no trailing slash)")
