@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import e2e, oauth, profile, revocation, sse
-from bench.loadgen import LoadGen
+from bench.loadgen import LoadGen, Target
 from bench.report import RESULTS, Report, Row
 from bench.servers import Servers, prepare_sdk_db, start_static_nginx
 from bench.stack import DevStack, cluster, cluster_pid
@@ -160,7 +160,7 @@ def setup_section1(dev: DevStack, echo_url: str, sdk_url: str, sdk_token: str) -
     flow = asyncio.run(oauth.flow(dev.url, OWNER, dev.config.demo_password))
     claims = jwt.decode(flow.access_token, options={"verify_signature": False})
     pat = mint_pats(dev.settings, OWNER, 1)[0].token
-    listing = e2e.check(e2e.Target("list", f"{dev.url}/mcp", e2e.mcp_call(1, "list_products", {"limit": 1}),
+    listing = e2e.check(Target("list", f"{dev.url}/mcp", e2e.mcp_call(1, "list_products", {"limit": 1}),
                                    e2e.mcp_headers(flow.access_token)), e2e.tool_ok)
     item = listing["result"]["structuredContent"]["items"][0]
     principal = {"user_id": int(claims["sub"]), "store_id": claims["store_id"], "role": claims["role"],

@@ -146,15 +146,15 @@ def run(gen: LoadGen, inputs: Section1Inputs, watch: dict[str, int], report: Rep
         return rps, ratio
 
     row("echo", "echo (litestar+msgspec, baseline)", note="the same request body, echoed")
-    row("till jwt", "tools/call e2e, JWT (gateway→tools)", "≥ 0.40× echo", lambda r, x: x >= 0.40)
-    row("till pat", "tools/call e2e, PAT (gateway→tools)", "≥ 0.40× echo", lambda r, x: x >= 0.40)
-    row("mcp sdk", "MCP SDK 2.3 stateless JSON, same tool", note="baseline (b): Till should be ≥ 3× this")
+    row("till jwt", "tools/call e2e, JWT (gateway→tools)", "≥ 0.40x echo", lambda r, x: x >= 0.40)
+    row("till pat", "tools/call e2e, PAT (gateway→tools)", "≥ 0.40x echo", lambda r, x: x >= 0.40)
+    row("mcp sdk", "MCP SDK 2.3 stateless JSON, same tool", note="baseline (b): Till should be ≥ 3x this")
     sdk = samples["mcp sdk"]
     for name in ("till jwt", "till pat"):
         x = median_ratio(samples[name], sdk)
-        report.add(Row("1", f"tools/call e2e {name.split()[1].upper()} vs MCP SDK", x, "×",
+        report.add(Row("1", f"tools/call e2e {name.split()[1].upper()} vs MCP SDK", x, "x",
                        baseline=f"mcp sdk ({med([s.rps for s in sdk]):,.0f}/s)", ratio=x,
-                       target="≥ 3×", met=x >= 3.0))
+                       target="≥ 3x", met=x >= 3.0))
     row("tools read", "tools internal API, read + audit row", "≥ 1,500/s", lambda r, x: r >= 1500)
     row("tools write", "tools internal API, write + audit row", "≥ 500/s", lambda r, x: r >= 500)
     report.meta["echo_rps"] = echo_rps

@@ -30,7 +30,7 @@ def _record(gen: LoadGen, target: Target, pids: dict[str, int], fmt: str, out: d
             seconds: float, watch: dict[str, int]) -> None:
     spy = py_spy()
     assert spy is not None
-    procs = [subprocess.Popen([spy, "record", "--pid", str(pids[name]), "--duration", f"{seconds + 1:g}",  # noqa: S603
+    procs = [subprocess.Popen([spy, "record", "--pid", str(pids[name]), "--duration", f"{seconds + 1:g}",
                                "--rate", "250", "--format", fmt, "-o", str(out[name])],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for name in out]
     time.sleep(0.5)

@@ -36,7 +36,7 @@ def build_sdk(db_path: str, token: str) -> Any:
     state: dict[str, aiosqlite.Connection] = {}
 
     @server.tool(description="Get one product by id.")
-    async def get_product(id: int) -> Product:  # noqa: A002 - the same argument name as Till's tool
+    async def get_product(id: int) -> Product:
         db = state["db"]
         async with db.execute("SELECT id, title, sku, price_minor, currency, stock FROM products "
                               "WHERE id = ? AND store_id = 1", (id,)) as cur:

@@ -84,7 +84,7 @@ class Servers:
         sock.listen(4096)
         port = sock.getsockname()[1]
         fd = sock.fileno()
-        proc = subprocess.Popen([python, *module, "--role", role, "--fd", str(fd), *extra],  # noqa: S603
+        proc = subprocess.Popen([python, *module, "--role", role, "--fd", str(fd), *extra],
                                 pass_fds=[fd])
         sock.close()
         self.procs[name] = proc
@@ -142,7 +142,7 @@ def start_static_nginx(nginx: str, prefix: Path, servers: Servers) -> str:
         port = s.getsockname()[1]
     conf = prefix / "nginx.conf"
     conf.write_text(NGINX_STATIC % {"prefix": prefix, "listen": f"{HOST}:{port}"})
-    servers.procs["nginx-static"] = subprocess.Popen(  # noqa: S603
+    servers.procs["nginx-static"] = subprocess.Popen(
         [nginx, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return f"http://{HOST}:{port}"
@@ -168,4 +168,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["HOST", "UVICORN", "start_static_nginx", "Servers", "build_echo", "prepare_sdk_db", "serve"]
+__all__ = ["HOST", "UVICORN", "Servers", "build_echo", "prepare_sdk_db", "serve", "start_static_nginx"]
