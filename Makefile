@@ -43,8 +43,10 @@ k8s-validate: sync
 cluster: sync
 	$(UV) run --no-sync python -m deploy.cluster
 
+# SPEC §8 in one run (< 5 min, loopback): table + bench/results/latest.json; py-spy flamegraphs too.
+BENCH_ARGS ?= --profile
 bench: sync
-	$(UV) run --no-sync python bench/http_client.py
+	$(UV) run --no-sync python -m bench $(BENCH_ARGS)
 
 fmt: sync
 	$(UV) run --no-sync ruff check --fix .

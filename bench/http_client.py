@@ -8,15 +8,15 @@ Three processes on 127.0.0.1, each a separate OS process started here:
   ``TCPConnector(limit=100)``) and ``POST /fwd/httpx`` (one shared ``httpx.AsyncClient``,
   ``max_connections=100``), both created in the app lifespan, both adding ``Authorization`` and
   ``X-Request-Id`` and returning the upstream JSON.
-* load generator: ``wrk`` (``apt-get install -y wrk``) with a lua script for the POST body, or, where
-  wrk is missing, an aiohttp client on uvloop in its own process.
+* load generator: bench.loadgen (``wrk`` with a lua script for the POST body, installed with
+  ``apt-get install -y wrk`` when missing, or an aiohttp client on uvloop in its own process).
 
 The loadgen's ceiling is measured against upstream ``/echo`` first (with its CPU use, to show it is not
 the bottleneck), then ``direct /echo``, ``/fwd/aiohttp`` and ``/fwd/httpx`` run interleaved for N rounds;
 the table gives medians and ratios against the direct baseline of the same round, because the machine
 (2 cores) is noisy.
 
-    uv run python bench/http_client.py [--rounds 3] [--duration 10] [--connections 32] [--loadgen auto]
+    uv run python -m bench.http_client [--rounds 3] [--duration 10] [--connections 32] [--loadgen auto]
 
 Listening sockets are bound to port 0 here and handed to the servers as inherited fds, so no port is
 assumed free. Every process started is ended by its PID before exit. Exits 0 whatever the numbers are;
@@ -28,8 +28,6 @@ import contextlib
 import http.client
 import json
 import os
-import resource
-import shutil
 import signal
 import socket
 import statistics
@@ -40,8 +38,11 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from bench.loadgen import LoadGen, Sample, Target
+from bench.servers import build_echo, serve
 
 HOST = "127.0.0.1"
 AUTH_HEADER = "Bearer bench-internal-credential"
@@ -65,17 +66,6 @@ BODY = json.dumps(PAYLOAD, separators=(",", ":")).encode()
 
 
 # --------------------------------------------------------------------------------------------- servers
-
-
-def build_upstream() -> Any:
-    from litestar import Litestar, post
-
-    @post("/echo", status_code=200, sync_to_thread=False)
-    def echo(data: dict[str, Any]) -> dict[str, Any]:
-        # litestar decodes and encodes with msgspec
-        return data
-
-    return Litestar(route_handlers=[echo], debug=False, openapi_config=None, logging_config=None)
 
 
 def build_forwarder(upstream_url: str) -> Any:
@@ -134,123 +124,13 @@ def build_forwarder(upstream_url: str) -> Any:
     )
 
 
-def serve(app: Any, fd: int) -> None:
-    import logging
-
-    import uvicorn
-
-    # litestar's default logging config would put httpx's per-request INFO log on the hot path; both
-    # apps pass logging_config=None and the client loggers stay at WARNING so neither client pays for logs.
-    for name in ("httpx", "httpcore", "aiohttp"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-    sock = socket.socket(fileno=fd)
-    config = uvicorn.Config(
-        app, loop="uvloop", http="httptools", workers=1, access_log=False, log_level="warning", lifespan="on"
-    )
-    uvicorn.Server(config).run(sockets=[sock])
-
-
-# ------------------------------------------------------------------------------- python load generator
-
-
-def python_loadgen(url: str, duration: float, connections: int) -> None:
-    """Fallback loadgen: closed loop, `connections` workers, one aiohttp session, on uvloop."""
-    import asyncio
-
-    import aiohttp
-    import uvloop
-
-    async def main() -> dict[str, Any]:
-        latencies: list[float] = []
-        errors = 0
-        connector = aiohttp.TCPConnector(limit=connections)
-        hdrs = {"Content-Type": "application/json"}
-        async with aiohttp.ClientSession(connector=connector) as session:
-            start = time.perf_counter()
-            deadline = start + duration
-
-            async def worker() -> None:
-                nonlocal errors
-                while time.perf_counter() < deadline:
-                    t0 = time.perf_counter()
-                    try:
-                        async with session.post(url, data=BODY, headers=hdrs) as resp:
-                            await resp.read()
-                            ok = resp.status == 200
-                    except aiohttp.ClientError:
-                        ok = False
-                    latencies.append(time.perf_counter() - t0)
-                    if not ok:
-                        errors += 1
-
-            await asyncio.gather(*(worker() for _ in range(connections)))
-            elapsed = time.perf_counter() - start
-        latencies.sort()
-        n = len(latencies)
-
-        def pct(p: float) -> float:
-            return latencies[min(n - 1, int(p / 100 * n))] * 1e3 if n else float("nan")
-
-        return {"requests": n, "seconds": elapsed, "p50_ms": pct(50), "p99_ms": pct(99), "errors": errors}
-
-    print(json.dumps(uvloop.run(main())))
-
-
-# ------------------------------------------------------------------------------------------- harness
-
-WRK_LUA = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = [[%s]]
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "\\nBENCHJSON {\\"requests\\":%%d,\\"seconds\\":%%f,\\"p50_ms\\":%%f,\\"p99_ms\\":%%f,\\"errors\\":%%d}\\n",
-    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3, latency:percentile(99) / 1e3,
-    e.connect + e.read + e.write + e.status + e.timeout))
-end
-"""
-
-
-@dataclass
-class Sample:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    loadgen_cpu: float  # cores used by the load generator
-    server_cpu: dict[str, float] = field(default_factory=dict)  # cores used by each server process
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a live process, from /proc (Linux); NaN elsewhere."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-
-
-def children_cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.procs: list[subprocess.Popen[bytes]] = []
         self.tmp = tempfile.TemporaryDirectory(prefix="till-bench-")
         self.servers: dict[str, int] = {}  # name -> pid
-        wrk = shutil.which("wrk")
-        if args.loadgen == "wrk" and wrk is None:
-            raise SystemExit("wrk not found (apt-get install -y wrk)")
-        self.wrk = wrk if args.loadgen in ("auto", "wrk") else None
-        self.lua = os.path.join(self.tmp.name, "post.lua")
-        with open(self.lua, "w") as f:
-            f.write(WRK_LUA % BODY.decode())
+        self.gen = LoadGen(Path(self.tmp.name), args.connections, args.loadgen)
 
     # -- processes
     def start_server(self, name: str, *extra: str) -> str:
@@ -261,7 +141,7 @@ class Bench:
         port = sock.getsockname()[1]
         fd = sock.fileno()
         proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--role", name, "--fd", str(fd), *extra],
+            [sys.executable, "-m", "bench.http_client", "--role", name, "--fd", str(fd), *extra],
             pass_fds=[fd],
         )
         sock.close()
@@ -311,35 +191,10 @@ class Bench:
 
     # -- load
     def load(self, url: str, duration: float) -> Sample:
-        if self.wrk:
-            cmd = [
-                self.wrk, "-t1", f"-c{self.args.connections}", f"-d{duration:g}s", "--timeout", "5s",
-                "-s", self.lua, url,
-            ]  # fmt: skip
-        else:
-            cmd = [
-                sys.executable, os.path.abspath(__file__), "--role", "loadgen", "--url", url,
-                "--duration", str(duration), "--connections", str(self.args.connections),
-            ]  # fmt: skip
-        cpu0 = {name: cpu_seconds(pid) for name, pid in self.servers.items()}
-        ru0 = children_cpu()
-        t0 = time.perf_counter()
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=False)
-        wall = time.perf_counter() - t0
-        ru1 = children_cpu()
-        cpu1 = {name: cpu_seconds(pid) for name, pid in self.servers.items()}
-        line = next((ln for ln in out.stdout.splitlines() if ln.startswith(("BENCHJSON ", "{"))), None)
-        if out.returncode != 0 or line is None:
-            raise SystemExit(f"load generator failed ({out.returncode}): {out.stdout[-500:]} {out.stderr[-500:]}")
-        res = json.loads(line.removeprefix("BENCHJSON "))
-        return Sample(
-            rps=res["requests"] / res["seconds"],
-            p50_ms=res["p50_ms"],
-            p99_ms=res["p99_ms"],
-            errors=res["errors"],
-            loadgen_cpu=(ru1 - ru0) / wall,
-            server_cpu={name: (cpu1[name] - cpu0[name]) / wall for name in self.servers},
-        )
+        try:
+            return self.gen.run(Target(url, url, BODY, {"Content-Type": "application/json"}), duration, self.servers)
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from None
 
     # -- the run
     def run(self) -> None:
@@ -353,7 +208,7 @@ class Bench:
         }
         for url in targets.values():
             self.check(url)
-        gen = f"wrk -t1 -c{a.connections}" if self.wrk else f"python aiohttp/uvloop, {a.connections} conns"
+        gen = self.gen.description
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, loadgen: {gen}")
         print(f"{a.rounds} rounds x {a.duration:g} s per target, interleaved; medians reported\n")
 
@@ -421,7 +276,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--role", choices=["bench", "upstream", "forwarder", "loadgen"], default="bench")
+    p.add_argument("--role", choices=["bench", "upstream", "forwarder"], default="bench")
     p.add_argument("--fd", type=int, help=argparse.SUPPRESS)
     p.add_argument("--upstream", help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
@@ -434,13 +289,10 @@ def main() -> int:
     args = p.parse_args()
 
     if args.role == "upstream":
-        serve(build_upstream(), args.fd)
+        serve(build_echo(), args.fd)
         return 0
     if args.role == "forwarder":
         serve(build_forwarder(args.upstream), args.fd)
-        return 0
-    if args.role == "loadgen":
-        python_loadgen(args.url, args.duration, args.connections)
         return 0
 
     bench = Bench(args)
