@@ -30,7 +30,7 @@ lint: sync
 	$(UV) run --no-sync mypy $(SRC) bench deploy
 
 pytest: sync
-	TILL_SECURITY_REPORT=1 $(UV) run --no-sync pytest $(PYTEST_ARGS)
+	TILL_SECURITY_REPORT=1 TILL_COMPAT_REPORT=1 $(UV) run --no-sync pytest $(PYTEST_ARGS)
 
 test: lint compose-config k8s-validate pytest
 
