@@ -97,11 +97,20 @@ async def test_doctor_passes_every_step_against_the_running_stack(till_stack: St
 
 @pytest.mark.redis
 @pytest.mark.postgres
-async def test_doctor_with_a_token_also_initializes_and_lists_tools(till_stack: Stack) -> None:
-    result = await doctor(till_stack.mcp_url, "--token", till_stack.tokens["analyst@demo.store"])
+async def test_doctor_with_a_token_from_till_tokens_mint_also_initializes_and_lists_tools(till_stack: Stack) -> None:
+    """The operator's path: ``till tokens mint`` on the auth database, then ``till doctor --token``."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "till_cli.main", "tokens", "mint", "--email", "analyst@demo.store",
+        env=till_stack.auth_environ(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), DOCTOR_TIMEOUT)
+    assert proc.returncode == 0, err.decode()
+    token, note = out.decode().splitlines()
+    assert token.startswith("till_pat_")
+    assert "not shown again" in note
+    result = await doctor(till_stack.mcp_url, "--token", token)
     assert result.code == 0, result.out
     assert result.passed == [*ALL_STEPS, "initialize with the token", "tools/list with the token"], result.out
-    assert till_stack.tokens["analyst@demo.store"] not in result.out, "the token is never printed"
+    assert token not in result.out, "the token is never printed"
 
 
 @pytest.mark.redis
