@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -27,6 +28,9 @@ from tests.support import (  # noqa: F401 - re-exported for older imports
     unavailable,
     wait_http,
 )
+
+if TYPE_CHECKING:
+    from tests.e2e.stack import Stack
 
 pytest_plugins = ["tests.security_report"]
 
@@ -132,7 +136,8 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Service]]:
 # --- Till's whole stack --------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def till_stack(redis_url: str, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def till_stack(redis_url: str, postgres: PostgresServer,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Till in its production topology for end-to-end and interop tests (tests/e2e/stack.py):
     deploy.cluster's nginx over two gateway replicas on real Redis and PostgreSQL, the demo store
     seeded, a personal token for each demo merchant.  One per session; tests must not revoke the

@@ -34,8 +34,9 @@ STACK_SETTINGS = {
 @dataclass
 class Stack:
     cluster: Cluster
-    tokens: dict[str, str] = field(default_factory=dict)         # email → personal token
-    token_ids: dict[str, str] = field(default_factory=dict)      # email → its id (pat_…)
+    # kept out of repr: pytest prints fixture values in failure reports, and tokens stay out of logs
+    tokens: dict[str, str] = field(default_factory=dict, repr=False)      # email → personal token
+    token_ids: dict[str, str] = field(default_factory=dict, repr=False)   # email → its id (pat_…)
 
     @property
     def url(self) -> str:

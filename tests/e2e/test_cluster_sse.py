@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tests.e2e.mcp_client import database
+from tests.e2e.oauth import oauth_grant
 from tests.e2e.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(120)]
@@ -145,14 +146,28 @@ async def initialize_status(http: httpx.AsyncClient, base: str, token: str) -> h
                            headers=headers)
 
 
-async def test_admin_revocation_is_refused_by_both_replicas_within_one_second(till_stack: Stack) -> None:
-    token, token_id = await till_stack.amint("owner@demo.store")
+async def fresh_token(stack: Stack, kind: str, scope: str | None = None) -> tuple[str, dict[str, str]]:
+    """A new token of owner@demo.store and the admin revocation that kills exactly it: a personal token
+    (by token id; the gateway introspects and caches it) or an OAuth JWT (by client id; verified locally)."""
+    if kind == "pat":
+        token, token_id = await stack.amint("owner@demo.store", scope)
+        return token, {"token_id": token_id}
+    grant = await oauth_grant(stack, "owner@demo.store", scope)
+    assert grant.access_token.count(".") == 2, "an RFC 9068 JWT"
+    if scope:
+        assert grant.scope.split() == [scope]
+    return grant.access_token, {"client_id": grant.client_id}
+
+
+@pytest.mark.parametrize("kind", ["pat", "jwt"])
+async def test_admin_revocation_is_refused_by_both_replicas_within_one_second(till_stack: Stack, kind: str) -> None:
+    token, revocation = await fresh_token(till_stack, kind)
     replicas = till_stack.cluster.gateway_urls
     async with httpx.AsyncClient(timeout=10) as http, open_stream(till_stack.url, token) as stream:
         for replica in replicas:          # accepted (and its introspection cached) on both first
             assert (await initialize_status(http, replica, token)).status_code == 200
         started = time.monotonic()
-        r = await http.post(till_stack.cluster.auth_url + "/admin/v1/revocations", json={"token_id": token_id},
+        r = await http.post(till_stack.cluster.auth_url + "/admin/v1/revocations", json=revocation,
                             headers={"Authorization": f"Bearer {till_stack.admin_token}"})
         assert r.status_code == 200, r.text
         assert r.json()["revoked"] == 1
@@ -181,8 +196,9 @@ async def test_admin_revocation_is_refused_by_both_replicas_within_one_second(ti
 CREATE = {"name": "create_product", "arguments": {"title": "E2E scope probe", "price": "1.00"}}
 
 
-async def test_products_read_token_gets_403_insufficient_scope_on_create_product(till_stack: Stack) -> None:
-    token, _ = await till_stack.amint("owner@demo.store", scope="products:read")
+@pytest.mark.parametrize("kind", ["pat", "jwt"])
+async def test_products_read_token_gets_403_insufficient_scope_on_create_product(till_stack: Stack, kind: str) -> None:
+    token, _ = await fresh_token(till_stack, kind, scope="products:read")
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream",
                "MCP-Protocol-Version": "2025-06-18"}
     async with httpx.AsyncClient(timeout=15) as http:

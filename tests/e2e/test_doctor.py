@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
+import io
 import re
 import secrets
 import sys
@@ -57,6 +59,24 @@ async def doctor(*args: str) -> Doctor:
     return Doctor(proc.returncode, out.decode())
 
 
+async def doctor_in_process(*args: str) -> Doctor:
+    """The same ``till`` entry point, in a worker thread of this process: no interpreter start-up per
+    broken server (the subprocess runs above cover the console entry itself)."""
+
+    def run() -> Doctor:
+        from till_cli.main import main
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            try:
+                main(["doctor", *args])
+            except SystemExit as exc:
+                return Doctor(int(exc.code or 0), out.getvalue())
+        raise AssertionError("till did not exit")
+
+    return await asyncio.wait_for(asyncio.to_thread(run), DOCTOR_TIMEOUT)
+
+
 ALL_STEPS = ["401 challenge without a token", "protected-resource metadata (RFC 9728)",
              "authorization-server metadata (RFC 8414)", "JWKS", "dynamic client registration (RFC 7591)",
              "authorization request with PKCE", "token endpoint: unknown client → 401 invalid_client"]
@@ -77,11 +97,20 @@ async def test_doctor_passes_every_step_against_the_running_stack(till_stack: St
 
 @pytest.mark.redis
 @pytest.mark.postgres
-async def test_doctor_with_a_token_also_initializes_and_lists_tools(till_stack: Stack) -> None:
-    result = await doctor(till_stack.mcp_url, "--token", till_stack.tokens["analyst@demo.store"])
+async def test_doctor_with_a_token_from_till_tokens_mint_also_initializes_and_lists_tools(till_stack: Stack) -> None:
+    """The operator's path: ``till tokens mint`` on the auth database, then ``till doctor --token``."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "till_cli.main", "tokens", "mint", "--email", "analyst@demo.store",
+        env=till_stack.auth_environ(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), DOCTOR_TIMEOUT)
+    assert proc.returncode == 0, err.decode()
+    token, note = out.decode().splitlines()
+    assert token.startswith("till_pat_")
+    assert "not shown again" in note
+    result = await doctor(till_stack.mcp_url, "--token", token)
     assert result.code == 0, result.out
     assert result.passed == [*ALL_STEPS, "initialize with the token", "tools/list with the token"], result.out
-    assert till_stack.tokens["analyst@demo.store"] not in result.out, "the token is never printed"
+    assert token not in result.out, "the token is never printed"
 
 
 @pytest.mark.redis
@@ -180,7 +209,7 @@ async def serving(flaws: Flaws) -> AsyncIterator[str]:
 async def test_the_fake_server_is_right_where_not_told_otherwise() -> None:
     """The control: each broken server below differs from this one in one flaw only."""
     async with serving(Flaws()) as url:
-        result = await doctor(url)
+        result = await doctor_in_process(url)
     assert result.code == 0, result.out
     assert result.passed == ALL_STEPS, result.out
 
@@ -198,7 +227,7 @@ async def test_the_fake_server_is_right_where_not_told_otherwise() -> None:
 ])
 async def test_each_known_client_trap_is_the_one_failing_step(flaws: Flaws, step: str, detail: str) -> None:
     async with serving(flaws) as url:
-        result = await doctor(url)
+        result = await doctor_in_process(url)
     assert result.code == 1, result.out
     assert len(result.failed) == 1, result.out
     assert result.failed[0].startswith(f"{step}: "), result.out
@@ -213,7 +242,7 @@ async def test_each_known_client_trap_is_the_one_failing_step(flaws: Flaws, step
 async def test_issue_doctor_passed_an_issuer_with_a_trailing_slash_the_prm_agreed_on() -> None:
     """SPEC §9: SDKs reject an issuer with a trailing slash, even one the PRM and the metadata agree on."""
     async with serving(Flaws(issuer_slash=True, prm_issuer_slash=True)) as url:
-        result = await doctor(url)
+        result = await doctor_in_process(url)
     assert result.code == 1, result.out
     assert len(result.failed) == 1, result.out
     assert result.failed[0].startswith("authorization-server metadata (RFC 8414): "), result.out

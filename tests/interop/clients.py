@@ -51,8 +51,8 @@ class ServerUnderTest:
     name: str                                  # "till" or "reference": where the report goes
     mcp_url: str                               # Streamable HTTP endpoint
     sse_url: str | None                        # legacy SSE endpoint; None: the server has none
-    token: str | None = None                   # a bearer token the server accepts
-    oauth: OAuthLogin | None = None            # None: the server has no authorization server
+    token: str | None = field(default=None, repr=False)          # a bearer token the server accepts
+    oauth: OAuthLogin | None = field(default=None, repr=False)   # None: the server has no authorization server
     tool_name: str = "echo"
     tool_arguments: dict[str, Any] = field(default_factory=lambda: {"text": "hello from the matrix"})
 

@@ -51,6 +51,8 @@ class CompatReport:
     def __init__(self) -> None:
         self.outcomes: dict[str, dict[str, Outcome]] = {}
         self.targets: dict[str, str] = {}        # server -> what was tested (deployment, URL)
+        # server -> scenario -> (passed, why it may fail): the conformance suite's run, when there was one
+        self.conformance: dict[str, dict[str, tuple[bool, str]]] = {}
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -72,14 +74,16 @@ class CompatReport:
             if target is None:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(render(server, outcomes, self.targets.get(server, "")))
+            target.write_text(render(server, outcomes, self.targets.get(server, ""),
+                                     self.conformance.get(server)))
 
 
 def _escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render(server: str, outcomes: dict[str, Outcome], target: str = "") -> str:
+def render(server: str, outcomes: dict[str, Outcome], target: str = "",
+           conformance: dict[str, tuple[bool, str]] | None = None) -> str:
     cells: list[Cell] = matrix()
     passed = sum(o.status == "pass" for o in outcomes.values())
     failed = sum(o.status == "FAIL" for o in outcomes.values())
@@ -114,4 +118,27 @@ def render(server: str, outcomes: dict[str, Outcome], target: str = "") -> str:
         "the client's own newest handshake revision (2025-11-25 for the TypeScript SDK 1.32).",
         "",
     ]
+    if conformance:
+        lines += render_conformance(conformance)
     return "\n".join(lines)
+
+
+def render_conformance(results: dict[str, tuple[bool, str]]) -> list[str]:
+    passed = sorted(s for s, (ok, _) in results.items() if ok)
+    failed = sorted(s for s, (ok, _) in results.items() if not ok)
+    lines = [
+        "## MCP conformance suite (server scenarios)",
+        "",
+        f"`@modelcontextprotocol/conformance` (pinned in the lockfile), same run: {len(passed)} of {len(results)} "
+        "scenarios pass. The others are listed, each with its reason, in "
+        "`tests/interop/conformance-baseline.json`; the run fails on any other failure and on a listed "
+        "scenario that starts passing.",
+        "",
+        f"Passing: {', '.join(f'`{s}`' for s in passed) or 'none'}.",
+        "",
+    ]
+    if failed:
+        lines += ["| scenario | why Till fails it |", "|---|---|"]
+        lines += [f"| `{s}` | {_escape(results[s][1])} |" for s in failed]
+        lines.append("")
+    return lines

@@ -56,3 +56,11 @@ def test_the_report_names_the_server_under_test_when_known() -> None:
     text = render("till", {"python_sdk-http-token-legacy": Outcome("pass", "")}, "nginx over two replicas.")
     assert "Server under test: nginx over two replicas." in text
     assert "Server under test" not in render("till", {"python_sdk-http-token-legacy": Outcome("pass", "")})
+
+
+def test_the_conformance_run_is_summarised_with_each_failure_reason() -> None:
+    text = render("till", {"python_sdk-http-token-legacy": Outcome("pass", "")}, "",
+                  {"ping": (True, ""), "tools-list": (True, ""), "tools-call-image": (False, "no fixture | tool")})
+    assert "2 of 3 scenarios pass" in text
+    assert "Passing: `ping`, `tools-list`." in text
+    assert "| `tools-call-image` | no fixture \\| tool |" in text

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.interop.clients import ServerUnderTest
+from tests.interop.compat_report import CompatReport
 from tests.interop.conformance import (
     REQUIREMENTS,
     ScenarioResult,
@@ -100,11 +101,15 @@ async def test_without_the_token_the_suite_reports_the_server_as_failing(
 
 
 async def test_till_conformance_matches_the_baseline(node22: NodeEnv, till_server: ServerUnderTest,
-                                                     tmp_path: Path) -> None:
+                                                     tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """Through the balancer (two gateway replicas) unless TILL_INTEROP_MCP_URL names another Till."""
     run = await run_server_suite(node22, till_server.mcp_url, token=till_server.token, out_dir=tmp_path)
     assert set(run.results) == set(REQUIREMENTS), run.output[-2000:]     # every scenario ran
     assert set(run.passed()) >= PLAIN_MCP | {"logging-set-level"}, {s: run.results[s].failures for s in PLAIN_MCP}
-    verdict = compare(run.results, load_baseline())
+    baseline = load_baseline()
+    report: CompatReport = request.config.pluginmanager.get_plugin("till-compat-report")
+    report.conformance["till"] = {
+        s: (r.passed, baseline.get(s) or "; ".join(r.failures)[:300]) for s, r in run.results.items()}
+    verdict = compare(run.results, baseline)
     assert not verdict.unexpected, "failures not in conformance-baseline.json: " + json.dumps(verdict.unexpected)
     assert not verdict.stale, f"baseline entries that now pass (remove them): {verdict.stale}"
