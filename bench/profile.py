@@ -1,6 +1,8 @@
 """py-spy under the section 1 load: flamegraphs of the gateway and tools, and their top frames.
 
-``py-spy record`` (Python frames only, ``--native`` off) samples each process while wrk drives
+``py-spy record --gil`` (Python frames only, ``--native`` off; only the thread holding the GIL,
+because uvloop's epoll wait and idle pool threads otherwise pass for busy frames) samples each
+process while wrk drives
 ``tools/call`` with a JWT: one run writes the SVG flamegraphs, a second the raw collapsed stacks
 from which the top frames (self and inclusive share of samples) are computed and printed.
 Files: bench/results/profile-<process>.svg and profile.txt (gitignored).
@@ -31,7 +33,7 @@ def _record(gen: LoadGen, target: Target, pids: dict[str, int], fmt: str, out: d
     spy = py_spy()
     assert spy is not None
     procs = [subprocess.Popen([spy, "record", "--pid", str(pids[name]), "--duration", f"{seconds + 1:g}",
-                               "--rate", "250", "--format", fmt, "-o", str(out[name])],
+                               "--rate", "250", "--gil", "--format", fmt, "-o", str(out[name])],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for name in out]
     time.sleep(0.5)
     gen.run(target, seconds, watch)

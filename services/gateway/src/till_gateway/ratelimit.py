@@ -45,20 +45,26 @@ class MemoryRateLimiter:
         return None
 
 
+#: INCR, EXPIRE NX, TTL in one atomic call: the same as the MULTI pipeline it replaced, for half the
+#: client CPU (330 → 155 µs per hit measured with redis-py 8.1; docs/decisions.md D603).
+_HIT_SCRIPT = """
+local n = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1], 'NX')
+return {n, redis.call('TTL', KEYS[1])}
+"""
+
+
 class RedisRateLimiter:
     def __init__(self, redis: Redis, namespace: str, limit: int) -> None:
         self.redis = redis
         self.namespace = namespace
         self.limit = limit
+        self._hit = redis.register_script(_HIT_SCRIPT)   # EVALSHA; reloads itself after a SCRIPT FLUSH
 
     async def hit(self, key: str) -> int | None:
         name = f"{self.namespace}:rl:{key}"
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(name)
-                pipe.expire(name, WINDOW, nx=True)
-                pipe.ttl(name)
-                count, _, ttl = await pipe.execute()
+            count, ttl = await self._hit(keys=[name], args=[WINDOW])
         except (RedisError, OSError) as exc:
             log.warning("rate limit unavailable, allowing", error=type(exc).__name__)
             return None

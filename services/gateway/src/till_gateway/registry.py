@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from till_common.errors import Unavailable
 from till_common.http import InternalClient
@@ -20,6 +20,18 @@ from till_gateway.settings import GatewaySettings
 from till_gateway.transports.common import Gate
 from till_gateway.transports.proxy import AuthProxy
 from till_gateway.upstream import Auth, Tools
+
+REDIS_POOL_SIZE = 100
+REDIS_POOL_WAIT = 5.0
+
+
+def redis_client(url: str) -> Redis:
+    """A pool that queues callers when all connections are busy: redis-py's default pool (also 100)
+    raises "Too many connections" instead, which turned a burst of 200 SSE opens into 503s
+    (``make bench`` section 2; docs/decisions.md D604)."""
+    pool = BlockingConnectionPool.from_url(url, max_connections=REDIS_POOL_SIZE, timeout=REDIS_POOL_WAIT,
+                                           socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)
+    return Redis.from_pool(pool)
 
 
 @dataclass
@@ -37,8 +49,7 @@ class Registry:
             settings=settings,
             auth=InternalClient(settings.auth_url, settings.internal_token, timeout=timeout),
             tools=InternalClient(settings.tools_url, settings.internal_token, timeout=timeout),
-            redis=Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
-                                 health_check_interval=30) if settings.redis_url else None,
+            redis=redis_client(settings.redis_url) if settings.redis_url else None,
         )
         reg.wire()
         return reg
