@@ -1,6 +1,7 @@
 """Pytest plugin: the security-case status table of docs/security.md, written by the test run.
 
-Tests are named after the rows of ../shared/security-cases.md (``test_tk08_…`` covers TK-08).
+Tests are named after the rows of ../shared/security-cases.md: ``test_tk08_…`` covers TK-08,
+``test_az05_az06_…`` covers both.
 With TILL_SECURITY_REPORT=1 (``make test`` sets it) the table between the markers in
 docs/security.md is rewritten from this run's outcomes: a row passes when all its tests passed.
 """
@@ -19,7 +20,7 @@ CASES = ROOT.parent / "shared" / "security-cases.md"
 DOC = ROOT / "docs" / "security.md"
 BEGIN, END = "<!-- status:begin -->", "<!-- status:end -->"
 _ROW = re.compile(r"^\| ([A-Z]{2}-\d{2}) \| (.+?) \| (.+?) \|", re.M)
-_TEST = re.compile(r"test_([a-z]{2})(\d{2})_")
+_TEST = re.compile(r"(?:^test_|_)(az|tk|rg|jw|gw|ss|tl|wp|sc|ds|ft)(\d{2})(?=_|$|\[)")
 
 
 def rows() -> list[tuple[str, str]]:
@@ -35,12 +36,11 @@ class SecurityReport:
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         name = report.nodeid.rsplit("::", 1)[-1]
-        m = _TEST.search(name)
-        if not m:
+        if not (report.when == "call" or (report.when == "setup" and report.outcome != "passed")):
             return
-        row = f"{m.group(1).upper()}-{m.group(2)}"
-        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-            self.outcomes[row].append((report.nodeid, report.outcome))
+        # one test may cover several rows: test_az05_az06_…, test_seed_endpoint_table_and_gw08
+        for m in _TEST.finditer(name.split("[")[0]):
+            self.outcomes[f"{m.group(1).upper()}-{m.group(2)}"].append((report.nodeid, report.outcome))
 
     @pytest.hookimpl
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

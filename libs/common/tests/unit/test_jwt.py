@@ -183,7 +183,7 @@ async def test_jw08_missing_exp_and_future_iat_are_refused(verifier: AccessToken
         await verifier.verify(sign(claims(nbf=int(time.time()) + 120)))
 
 
-async def test_injected_clock_decides_time_checks(fetcher: Fetcher) -> None:
+async def test_ft10_injected_clock_decides_time_checks(fetcher: Fetcher) -> None:
     skewed = AccessTokenVerifier(JwksCache(fetcher), issuer=ISS, audiences=[AUD],
                                  clock=lambda: time.time() - 45)
     await skewed.verify(sign(claims()))        # FT-10: 45 s behind still accepts a fresh token

@@ -176,7 +176,7 @@ def test_ds02_rate_limit_is_per_token_and_global(gateways: Gateways, redis_url: 
     assert keys and all(tok not in k for k in keys)
 
 
-def test_tools_down_or_stalled_gives_32603_with_a_correlation_id(gateway: Service, gateways: Gateways) -> None:
+def test_ft09_tools_down_or_stalled_gives_32603_with_a_correlation_id(gateway: Service, gateways: Gateways) -> None:
     gateways.upstream.tools_down = True                  # stalls 60 s; the gateway's timeout is 3 s
     started = time.monotonic()
     r = post(gateway.url, gateways.token(), **{"X-Request-Id": "corr-123"})
