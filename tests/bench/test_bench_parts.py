@@ -77,7 +77,8 @@ async def test_stream_reads_the_endpoint_then_hands_each_message_to_its_waiter()
 async def test_stream_fails_its_endpoint_on_a_non_200() -> None:
     s = Stream(b"")
     s.data_received(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n")
-    assert s.endpoint.done() and s.endpoint.exception() is not None
+    assert s.endpoint.done()
+    assert s.endpoint.exception() is not None
 
 
 async def test_poster_parses_split_responses_by_content_length() -> None:
