@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from till_tools.spec import Ctx, ToolFailure
+from till_tools.spec import Ctx, InvalidArgument, ToolFailure
 
 T = TypeVar("T")
 
@@ -50,3 +50,14 @@ async def by_text(ctx: Ctx, model: type[T], column: InstrumentedAttribute[Any], 
     candidates = (await ctx.db.execute(
         select(shown, model.id).where(store_col == ctx.store_id).limit(5000))).all()  # type: ignore[attr-defined]
     raise ToolFailure(suggest(value, [(str(c[0]), int(c[1])) for c in candidates], what))
+
+
+async def by_id_or_text(ctx: Ctx, model: type[T], id: int | None, column: InstrumentedAttribute[Any],
+                        value: str | None, what: str, field: str) -> T:
+    """A reference given as exactly one of ``id`` or a text ``field`` (name, code…)."""
+    if (id is None) == (value is None):
+        raise InvalidArgument("$", f"give exactly one of id or {field}")
+    if id is not None:
+        return await by_id(ctx, model, id, what)
+    assert value is not None
+    return await by_text(ctx, model, column, value, what)

@@ -7,7 +7,7 @@ from typing import Annotated
 from msgspec import Meta
 from sqlalchemy import func, select
 
-from till_tools.lookup import by_id, by_text
+from till_tools.lookup import by_id, by_id_or_text
 from till_tools.pagination import DEFAULT_LIMIT, decode_cursor, finish
 from till_tools.spec import (
     Args,
@@ -105,12 +105,7 @@ class CategoryRef(WriteArgs, kw_only=True):
 
 
 async def resolve(ctx: Ctx, a: CategoryRef) -> Category:
-    if (a.id is None) == (a.name is None):
-        raise InvalidArgument("$", "give exactly one of id or name")
-    if a.id is not None:
-        return await by_id(ctx, Category, a.id, "category")
-    assert a.name is not None
-    return await by_text(ctx, Category, Category.name, a.name, "category")
+    return await by_id_or_text(ctx, Category, a.id, Category.name, a.name, "category", "name")
 
 
 class UpdateCategory(CategoryRef, kw_only=True):

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from msgspec import Meta
 from sqlalchemy import func, select
 
-from till_tools.lookup import by_id, by_text
+from till_tools.lookup import by_id_or_text
 from till_tools.money import Money, MoneyStr, money
 from till_tools.pagination import DEFAULT_LIMIT, decode_cursor, finish, like_contains
 from till_tools.spec import (
@@ -177,12 +177,7 @@ class CouponRef(WriteArgs, kw_only=True):
 
 
 async def resolve_coupon(ctx: Ctx, a: CouponRef) -> Coupon:
-    if (a.id is None) == (a.code is None):
-        raise InvalidArgument("$", "give exactly one of id or code")
-    if a.id is not None:
-        return await by_id(ctx, Coupon, a.id, "coupon")
-    assert a.code is not None
-    return await by_text(ctx, Coupon, Coupon.code, a.code, "coupon")
+    return await by_id_or_text(ctx, Coupon, a.id, Coupon.code, a.code, "coupon", "code")
 
 
 class UpdateCoupon(CouponRef, kw_only=True):
