@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.mcp_client import TRANSPORTS, call, database, mcp_client
+from tests.e2e.mcp_client import TRANSPORTS, call, database, mcp_client, text_of
 from tests.e2e.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(180)]
@@ -172,3 +172,24 @@ async def test_orders_needing_fulfilment_today_match_the_database(till_stack: St
     assert {i["id"]: [(ln["sku"], ln["remaining"]) for ln in i["lines"]] for i in items if i["lines"]} == expected_lines
     oldest = orders[0]["created_at"].replace(tzinfo=UTC)
     assert abs(pages[0]["oldest_waiting_hours"] - (datetime.now(UTC) - oldest).total_seconds() // 3600) <= 1
+
+
+async def test_a_bad_price_and_a_misspelt_name_come_back_to_the_model_as_tool_errors(till_stack: Stack) -> None:
+    """SEP-1303 (MCP 2025-11-25): the model sees what was wrong and can retry; nothing is written."""
+    async with database(till_stack.tools_database_url) as db:
+        store = await demo_store_id(db)
+        before = await db.fetch("SELECT id, price FROM variants WHERE store_id = $1 ORDER BY id", store)
+    async with mcp_client(till_stack.mcp_url, till_stack.tokens[OWNER], "http") as client:
+        bad_price = await client.call_tool("update_product", {"name": "Classic T-Shirt", "price": "abc"})
+        misspelt = await client.call_tool("update_product", {"name": "Clasic T-Shirt", "price": "29.99"})
+    assert bad_price.is_error
+    assert "$.price" in text_of(bad_price)
+    assert misspelt.is_error
+    assert "Classic T-Shirt" in text_of(misspelt)
+    async with database(till_stack.tools_database_url) as db:
+        after = await db.fetch("SELECT id, price FROM variants WHERE store_id = $1 ORDER BY id", store)
+        outcomes = [r["outcome"] for r in await db.fetch(
+            """SELECT outcome FROM audit_entries WHERE store_id = $1 AND tool = 'update_product'
+                ORDER BY seq DESC LIMIT 2""", store)]
+    assert [tuple(r) for r in after] == [tuple(r) for r in before]
+    assert outcomes == ["failed", "refused"]          # newest first: not found (a tool failure), then bad input

@@ -16,7 +16,7 @@ import msgspec
 from msgspec import Raw
 
 from till_common.logging import request_id_var
-from till_common.protocol.internal import FORWARDED_METHODS
+from till_common.protocol.internal import FORWARDED_METHODS, INVALID_PARAMS
 from till_gateway import jsonrpc, versions
 from till_gateway.jsonrpc import (
     ClientResponse,
@@ -44,8 +44,23 @@ INSTRUCTIONS: Final = (
     "write tools accept dry_run to preview and idempotency_key to retry safely. Money is a decimal "
     "string with a currency."
 )
+#: From this revision on, a tool's input validation failure is a tool execution error
+#: (``isError: true``) the model can read and correct, no longer a protocol error (SEP-1303).
+INPUT_ERRORS_AS_RESULTS: Final = "2025-11-25"
 _decoder: Final = msgspec.json.Decoder()
 _encoder: Final = msgspec.json.Encoder()
+
+
+def input_error_result(exc: JsonRpcError) -> dict[str, Any] | None:
+    """The ``CallToolResult`` for an upstream -32602 that tools marked as bad tool input, else ``None``.
+
+    Unknown tools and malformed ``tools/call`` params stay protocol errors (MCP 2025-11-25, "Error
+    Handling"); bad argument values become results so clients show them to the model.
+    """
+    data = exc.data
+    if exc.code != INVALID_PARAMS or not isinstance(data, dict) or data.get("input") is not True:
+        return None
+    return {"content": [{"type": "text", "text": exc.message}], "isError": True}
 
 
 class InsufficientScope(Exception):
@@ -105,7 +120,7 @@ class Dispatcher:
     async def _handshake_era(self, req: Request, call: Call) -> bytes:
         method = req.method
         if method in FORWARDED_METHODS:
-            return jsonrpc.encode_result(req.id, await call.forward(method, req.params))
+            return jsonrpc.encode_result(req.id, await self._forward(method, req.params, call))
         if method == "ping":
             return jsonrpc.encode_result(req.id, jsonrpc.EMPTY_OBJECT)
         if method == "initialize":
@@ -117,6 +132,18 @@ class Dispatcher:
                 raise InvalidParams("unknown log level", {"path": "params.level"})
             return jsonrpc.encode_result(req.id, jsonrpc.EMPTY_OBJECT)
         raise MethodNotFound(f"method not found: {method[:100]}")
+
+    @staticmethod
+    async def _forward(method: str, params: Raw, call: Call) -> Raw:
+        if method != "tools/call" or (not call.modern and call.version < INPUT_ERRORS_AS_RESULTS):
+            return await call.forward(method, params)
+        try:
+            return await call.forward(method, params)
+        except JsonRpcError as exc:
+            result = input_error_result(exc)
+            if result is None:
+                raise
+            return Raw(_encoder.encode(result))
 
     def discover_result(self) -> dict[str, Any]:
         return {"supportedVersions": list(versions.SUPPORTED_VERSIONS), "capabilities": CAPABILITIES,
@@ -131,7 +158,7 @@ class Dispatcher:
             return jsonrpc.encode_result_obj(req.id, self.discover_result())
         if req.method not in FORWARDED_METHODS:
             raise MethodNotFound(f"method not found: {req.method[:100]}")
-        raw = await call.forward(req.method, req.params)
+        raw = await self._forward(req.method, req.params, call)
         result = _decoder.decode(raw)
         if not isinstance(result, dict):
             raise jsonrpc.InternalError(request_id_var.get(), "tools answered a non-object result")

@@ -28,9 +28,9 @@ async def _forward_echo(method: str, params: msgspec.Raw) -> msgspec.Raw:
 
 
 async def run(body: dict[str, Any], *, modern: bool = False, headers: dict[str, str] | None = None,
-              forward: Any = _forward_echo) -> Any:
+              forward: Any = _forward_echo, version: str = "2025-06-18") -> Any:
     msg = jsonrpc.parse(msgspec.json.encode(body)).messages[0]
-    out = await Dispatcher().handle(msg, Call(forward=forward, version="2025-06-18", modern=modern,
+    out = await Dispatcher().handle(msg, Call(forward=forward, version=version, modern=modern,
                                               headers=headers or {}))
     return None if out is None else msgspec.json.decode(out)
 
@@ -75,6 +75,40 @@ async def test_upstream_json_rpc_errors_pass_through_and_scope_errors_escape() -
 
     with pytest.raises(InsufficientScope):
         await run({"jsonrpc": "2.0", "id": 1, "method": "tools/call"}, forward=scope)
+
+
+async def _bad_price(method: str, params: msgspec.Raw) -> msgspec.Raw:
+    raise jsonrpc.CodedError(-32602, "invalid arguments: price 'abc' is not a decimal - at `$.price`",
+                             {"path": "$.price", "input": True})
+
+
+async def _unknown_tool(method: str, params: msgspec.Raw) -> msgspec.Raw:
+    raise jsonrpc.CodedError(-32602, "unknown tool 'x'", {"path": "$.name"})
+
+
+@pytest.mark.parametrize("version", ["2025-11-25", "2026-07-28"])
+async def test_gw09_bad_tool_input_is_a_tool_error_from_2025_11_25(version: str) -> None:
+    body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "update_product"}}
+    out = await run(body, forward=_bad_price, version=version)
+    assert out["result"]["isError"] is True
+    assert out["result"]["content"][0]["text"].endswith("- at `$.price`")      # the schema path, for the model
+    unknown = await run(body, forward=_unknown_tool, version=version)
+    assert unknown["error"]["code"] == -32602                                 # unknown tool stays a protocol error
+
+
+@pytest.mark.parametrize("version", ["2024-11-05", "2025-03-26", "2025-06-18"])
+async def test_gw09_bad_tool_input_stays_32602_before_2025_11_25(version: str) -> None:
+    body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "update_product"}}
+    out = await run(body, forward=_bad_price, version=version)
+    assert out["error"]["code"] == -32602 and out["error"]["data"]["path"] == "$.price"
+
+
+async def test_gw09_bad_tool_input_is_a_tool_error_in_a_modern_request() -> None:
+    body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "update_product", "_meta": META}}
+    headers = {"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "update_product"}
+    out = await run(body, forward=_bad_price, modern=True, headers=headers, version="2025-03-26")
+    assert out["result"]["isError"] is True and out["result"]["resultType"] == "complete"
 
 
 async def test_modern_discover_and_forward_add_result_type() -> None:

@@ -54,7 +54,7 @@ def validation_fault(exc: msgspec.ValidationError) -> RpcFault:
     text = str(exc)
     m = _AT.search(text)
     path = m.group(1) if m else "$"
-    data: dict[str, Any] = {"path": path}
+    data: dict[str, Any] = {"path": path, "input": True}
     unknown = _UNKNOWN.search(text)
     if unknown:
         data["unexpected"] = unknown.group(1)
@@ -209,7 +209,7 @@ async def _run(reg: Registry, who: Principal, spec: ToolSpec[Any, Any], args: An
                     await audit.append(db, who, name, args_text, "refused", exc.message[:500],
                                        (time.perf_counter() - started) * 1000, now)
                 raise RpcFault(INVALID_PARAMS, f"invalid arguments: {exc.message} - at `{exc.path}`",
-                               {"path": exc.path}) from None
+                               {"path": exc.path, "input": True}) from None
     except (RpcFault, IntegrityError):
         raise
     except Exception:

@@ -75,7 +75,11 @@ class ToolFailure(Exception):
 
 
 class InvalidArgument(Exception):
-    """An argument passed the schema but not the rules (e.g. "29.999" USD): JSON-RPC -32602."""
+    """An argument passed the schema but not the rules (e.g. "29.999" USD): JSON-RPC -32602.
+
+    Its error data carries ``input: true``; the gateway turns it into an ``isError`` result for
+    clients on MCP 2025-11-25 or later (SEP-1303, docs/decisions.md D310).
+    """
 
     def __init__(self, path: str, message: str) -> None:
         super().__init__(message)

@@ -117,4 +117,4 @@ async def test_explicit_day_range_and_bad_range(h) -> None:
     assert out["totals"]["orders"] >= 8     # today's seeded paid orders
     err = h.rpc_error(await h.call("get_sales_report", {"since": today.isoformat(),
                                                         "until": (today - timedelta(days=2)).isoformat()}), -32602)
-    assert err["data"] == {"path": "$.until"}
+    assert err["data"] == {"path": "$.until", "input": True}

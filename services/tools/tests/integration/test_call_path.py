@@ -155,7 +155,7 @@ async def test_idempotency_same_key_same_args_returns_stored_result(h) -> None:
     assert second["replayed"] is True
     assert (await h.sql(select(func.count()).select_from(Product).where(Product.title == "Idem Tee")))[0][0] == 1
     err = h.rpc_error(await h.call("create_product", {**args, "title": "Other"}), INVALID_PARAMS)
-    assert err["data"] == {"path": "$.idempotency_key"}
+    assert err["data"] == {"path": "$.idempotency_key", "input": True}
     assert (await last_audit(h)).outcome == "refused"
 
 

@@ -46,7 +46,7 @@ async def test_product_listing_sorts_and_paginates_with_cursors(h) -> None:
     total = (await h.sql(select(func.count()).select_from(Product).where(Product.store_id == 1)))[0][0]
     assert len(seen) == len(set(seen)) == total
     err = h.rpc_error(await h.call("list_orders", {"cursor": cursor or page_cursor(h)}), -32602)
-    assert err["data"] == {"path": "$.cursor"}
+    assert err["data"] == {"path": "$.cursor", "input": True}
 
 
 def page_cursor(h) -> str:
@@ -199,7 +199,7 @@ async def test_menus_nested_crud(h) -> None:
     deep = {"title": "a", "url": "/a", "children": [{"title": "b", "url": "/b", "children": [
         {"title": "c", "url": "/c", "children": [{"title": "d", "url": "/d"}]}]}]}
     assert h.rpc_error(await h.call("update_menu", {"handle": "promo", "items": [deep]}), -32602)["data"] == \
-        {"path": "$.items"}
+        {"path": "$.items", "input": True}
     assert h.rpc_error(await h.call("create_menu", {"handle": "x", "title": "X", "items": [
         {"title": "evil", "url": "javascript:alert(1)"}]}), -32602)["data"]["path"] == "$.items[0].url"
     u = h.ok(await h.call("update_menu", {"handle": "promo", "title": "Deals", "items": []}))

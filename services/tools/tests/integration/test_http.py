@@ -81,7 +81,7 @@ def test_rpc_catalogue_and_audit_over_http(tools_url: str) -> None:
                                                                              "price": 29.99}}})
         assert bad.status_code == 200
         assert bad.json() == {"error": {"code": -32602, "message": bad.json()["error"]["message"],
-                                        "data": {"path": "$.price"}}}
+                                        "data": {"path": "$.price", "input": True}}}
 
         unknown = client.post("/internal/v1/rpc", json={"principal": principal(), "method": "sampling/create",
                                                         "params": {}})
