@@ -98,10 +98,22 @@ async def merchant(request: Request[Any, Any, Any], reg: Registry, db: AsyncSess
     if row is None or session_id is None:
         return None
     user = await db.get(User, row.user_id)
-    member = await users.membership(db, row.user_id)
+    # the store chosen on these pages, if the user still belongs to it; else the first one
+    member = (await users.membership(db, row.user_id, row.store_id) if row.store_id is not None else None) \
+        or await users.membership(db, row.user_id)
     if user is None or member is None:
         return None
     return Merchant(session_id, user, member)
+
+
+async def store_choices(db: AsyncSession, who: Merchant) -> list[dict[str, Any]]:
+    """The store switcher's entries; empty when the merchant has only one store (nothing to pick)."""
+    rows = await users.memberships(db, who.user.id)
+    if len(rows) < 2:
+        return []
+    return [{"id": m.store_id, "name": s.name, "role": m.role, "current": m.store_id == who.member.store_id}
+            for m, s in rows]
+
 
 
 def csrf_ok(reg: Registry, who: Merchant, token: str | None) -> bool:

@@ -120,7 +120,8 @@ async def authorize(request: Request[Any, Any, Any]) -> Response[bytes]:
                 return _redirect(az.error_redirect(redirect_uri, exc, state, issuer))
             local = redirects.kind(redirect_uri) != "web"
             consent = await db.get(Consent, (who.user.id, client.client_id))
-            remembered = consent is not None and consent.scope == scope and not local
+            stores = await common.store_choices(db, who)      # several stores: always ask which one
+            remembered = consent is not None and consent.scope == scope and not local and not stores
             store = await db.get(Store, who.member.store_id)
         if remembered:
             return await _approve(reg, req, who, scope, remember=False)
@@ -130,7 +131,8 @@ async def authorize(request: Request[Any, Any, Any]) -> Response[bytes]:
                       scopes=[{"name": s, "description": SCOPE_DESCRIPTIONS[s]} for s in scope.split()],
                       store_name=store.name if store else "your store", user_email=who.user.email,
                       role=who.member.role, csrf=who.csrf(reg), request=request.url.query or "",
-                      can_remember=not local)
+                      can_remember=not local, stores=stores, store_id=who.member.store_id,
+                      here="/mcp/oauth/authorize?" + (request.url.query or ""))
     except az.PageError as exc:
         return page_error(exc)
 
@@ -175,6 +177,10 @@ async def decision(request: Request[Any, Any, Any]) -> Response[bytes]:
             if who is None or not common.csrf_ok(reg, who, data.get("csrf")):
                 return page_error(az.PageError("Request refused", "This form has expired or did not come from "
                                                "this site. Go back to the application and start again."), 403)
+            shown = data.get("store_id")      # the store the consent page named (absent: older form)
+            if shown is not None and shown != str(who.member.store_id):
+                return page_error(az.PageError("The store changed", "You switched stores in another window. "
+                                               "Go back to the application and start again."), 409)
             client, redirect_uri = await _establish(reg, db, raw)
         state = raw.params.get("state")
         try:

@@ -145,8 +145,10 @@ async def _connector(request: Request[Any, Any, Any], reg: Registry, who: common
             PersonalToken.user_id == who.user.id, PersonalToken.revoked_at.is_(None),
             PersonalToken.expires_at > common.now()))
         store = await db.get(Store, who.member.store_id)
+        stores = await common.store_choices(db, who)
     public = reg.settings.public_url
     return render("connector.html", user_email=who.user.email, csrf=who.csrf(reg), apps=apps, pat_count=pat_count,
+                  stores=stores, here=request.url.path,
                   store_name=store.name if store else "your store", mcp_url=public + "/mcp",
                   token=token.token if token else None,
                   token_expires=_when(token.row.expires_at) if token else None,
@@ -213,6 +215,27 @@ async def regenerate(request: Request[Any, Any, Any]) -> Response[bytes]:
     return await _connector(request, reg, who, token=minted)
 
 
+@post("/settings/store", status_code=200, include_in_schema=False)
+async def switch_store(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """The store switcher: these pages (consent, connector, tokens) now act in the chosen store."""
+    reg = common.registry(request)
+    checked = await _checked(request, reg)
+    if checked is None:
+        return _forbidden()
+    who, data = checked
+    chosen = data.get("store_id", "")
+    async with reg.transaction() as tx:
+        member = await users.membership(tx.db, who.user.id, int(chosen)) if chosen.isdigit() and \
+            len(chosen) < 10 else None
+        if member is None:
+            return render("error.html", status=403, title="Not your store",
+                          detail="You are not a member of that store. Pick one of the stores in the list.")
+        row = await sessions.get(tx.db, who.session_id, common.now())
+        if row is not None:
+            row.store_id = member.store_id
+    return _redirect(safe_next(data.get("next")))
+
+
 @post("/settings/connector/apps/revoke", status_code=200, include_in_schema=False)
 async def revoke_app(request: Request[Any, Any, Any]) -> Response[bytes]:
     reg = common.registry(request)
@@ -263,4 +286,5 @@ async def change_password(request: Request[Any, Any, Any]) -> Response[bytes]:
     return response
 
 
-HANDLERS = [login_form, login, logout, connector, generate, regenerate, revoke_app, password_form, change_password]
+HANDLERS = [login_form, login, logout, connector, generate, regenerate, revoke_app, switch_store, password_form,
+            change_password]
