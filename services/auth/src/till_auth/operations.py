@@ -24,14 +24,18 @@ class MintedToken:
     expires_at: int
 
 
-async def mint_token(settings: AuthSettings, email: str) -> MintedToken:
+async def mint_token(settings: AuthSettings, email: str, store_id: int | None = None) -> MintedToken:
+    """A personal token for the merchant in ``store_id`` (default: their first store)."""
     reg = Registry.build(settings)
     try:
         async with reg.transaction() as tx:
             user = await users.by_email(tx.db, email)
-            member = await users.membership(tx.db, user.id) if user is not None else None
-            if user is None or member is None:
+            member = await users.membership(tx.db, user.id, store_id) if user is not None else None
+            if user is None:
                 raise NotFound(f"no merchant with email {email!r}")
+            if member is None:
+                raise NotFound(f"{email} is not a member of store {store_id}" if store_id is not None
+                               else f"{email} belongs to no store")
             minted = await pats.mint(tx.db, user_id=user.id, store_id=member.store_id,
                                      scope=for_role(member.role, None), now=int(time.time()))
         return MintedToken(minted.token, minted.row.id, minted.row.expires_at)
@@ -72,6 +76,28 @@ async def create_merchant(settings: AuthSettings, *, email: str, password: str, 
             await tx.db.flush()
             tx.db.add(Membership(user_id=next_user, store_id=store_id, role=role))
         return Merchant(next_user, store_id, role)
+    finally:
+        await reg.close()
+
+
+async def join_store(settings: AuthSettings, *, email: str, store_id: int, role: str) -> Merchant:
+    """An existing merchant joins another existing store (or changes role there)."""
+    if role not in ROLES:
+        raise BadRequest(f"role must be one of {', '.join(ROLES)}")
+    reg = Registry.build(settings)
+    try:
+        async with reg.transaction() as tx:
+            user = await users.by_email(tx.db, email)
+            if user is None:
+                raise NotFound(f"no merchant with email {email!r}")
+            if await tx.db.get(Store, store_id) is None:
+                raise NotFound(f"no store {store_id}")
+            member = await users.membership(tx.db, user.id, store_id)
+            if member is None:
+                tx.db.add(Membership(user_id=user.id, store_id=store_id, role=role))
+            else:
+                member.role = role
+        return Merchant(user.id, store_id, role)
     finally:
         await reg.close()
 

@@ -119,6 +119,31 @@ def test_till_commands_create_mint_rotate_revoke(sqlite_template, tmp_path, help
         srv.stop()
 
 
+def test_till_merchants_join_gives_a_second_store_and_tokens_for_it(sqlite_template, tmp_path, helpers) -> None:
+    db = tmp_path / "auth.db"
+    shutil.copyfile(sqlite_template, db)
+    env = cli_env(db, helpers)
+    r = till(env, "merchants", "join", "--email", "owner@demo.store", "--store-id", "2", "--role", "analyst")
+    assert r.returncode == 0, r.stderr
+    assert "store 2, role analyst" in r.stdout
+    refused = till(env, "merchants", "join", "--email", "owner@demo.store", "--store-id", "99", "--role", "analyst")
+    assert refused.returncode == 2
+    assert "no store 99" in refused.stderr
+    first = till(env, "tokens", "mint", "--email", "owner@demo.store").stdout.splitlines()[0]
+    second = till(env, "tokens", "mint", "--email", "owner@demo.store", "--store-id", "2").stdout.splitlines()[0]
+    outside = till(env, "tokens", "mint", "--email", "support@demo.store", "--store-id", "2")
+    assert outside.returncode == 2
+    assert "not a member of store 2" in outside.stderr
+    port = helpers.free_port()
+    srv = helpers.serve(helpers.make_settings(f"sqlite+aiosqlite:///{db}", port), port)
+    try:
+        internal = srv.internal()
+        seen = [internal.post("/internal/v1/introspect", data={"token": t}).json() for t in (first, second)]
+        assert [(s["store_id"], s["role"]) for s in seen] == [(1, "owner"), (2, "analyst")]
+    finally:
+        srv.stop()
+
+
 def test_mint_dev_token_gives_a_working_owner_token(sqlite_template, tmp_path, helpers) -> None:
     import asyncio
 

@@ -1,4 +1,4 @@
-"""``till merchants create``: a merchant account in a new or an existing store."""
+"""``till merchants create|join``: a merchant account in a new or an existing store; more stores later."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import getpass
 import os
 from typing import Any
 
-from till_auth.operations import create_merchant
+from till_auth.operations import create_merchant, join_store
 from till_auth.settings import AuthSettings
 from till_common.permissions import ROLES
 from till_common.settings import load_settings
@@ -25,6 +25,11 @@ def register(sub: Any) -> None:
     create.add_argument("--role", choices=ROLES, default="owner")
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     create.set_defaults(run=run)
+    join = msub.add_parser("join", help="give an existing merchant a role in another existing store")
+    join.add_argument("--email", required=True)
+    join.add_argument("--store-id", type=int, required=True)
+    join.add_argument("--role", choices=ROLES, required=True)
+    join.set_defaults(run=run_join)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,5 +39,12 @@ def run(args: argparse.Namespace) -> int:
     merchant = asyncio.run(create_merchant(load_settings(AuthSettings, os.environ), email=args.email,
                                            password=password, store=args.store, store_id=args.store_id,
                                            role=args.role))
+    print(f"merchant {args.email}: user {merchant.user_id}, store {merchant.store_id}, role {merchant.role}")
+    return 0
+
+
+def run_join(args: argparse.Namespace) -> int:
+    merchant = asyncio.run(join_store(load_settings(AuthSettings, os.environ), email=args.email,
+                                      store_id=args.store_id, role=args.role))
     print(f"merchant {args.email}: user {merchant.user_id}, store {merchant.store_id}, role {merchant.role}")
     return 0
