@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
-from sqlalchemy import bindparam, delete, func, or_, select
+from sqlalchemy import Row, bindparam, delete, func, or_, select
 
-from till_tools.lookup import by_id, by_text
+from till_tools.lookup import by_id, by_text, row_by_id
 from till_tools.money import Money, MoneyError, MoneyStr, money, to_minor
 from till_tools.pagination import DEFAULT_LIMIT, decode_cursor, finish, like_contains
 from till_tools.spec import (
@@ -111,7 +111,7 @@ def parse_money(ctx: Ctx, value: str, path: str) -> int:
         raise InvalidArgument(path, str(exc)) from None
 
 
-def variant_out(v: Variant, currency: str) -> VariantOut:
+def variant_out(v: Variant | Row[Any], currency: str) -> VariantOut:
     return VariantOut(id=v.id, product_id=v.product_id, sku=v.sku, title=v.title, price=money(v.price, currency),
                       compare_at_price=None if v.compare_at_price is None else money(v.compare_at_price, currency),
                       stock=v.stock)
@@ -125,7 +125,7 @@ _CATEGORIES_OF = (select(ProductCategory.category_id).where(ProductCategory.prod
                   .order_by(ProductCategory.category_id))
 
 
-async def product_out(ctx: Ctx, p: Product) -> ProductOut:
+async def product_out(ctx: Ctx, p: Product | Row[Any]) -> ProductOut:
     # Core rows, statements built once: every product read comes through here
     conn = await ctx.db.connection()
     c = ctx.currency
@@ -173,6 +173,25 @@ async def resolve_product(ctx: Ctx, ref: Any) -> Product:
         return await by_id(ctx, Product, found[0][0], "product")
     variant = await by_text(ctx, Variant, Variant.sku, ref.sku, "variant with that SKU")
     return await by_id(ctx, Product, variant.product_id, "product")
+
+
+_PRODUCT_ROW_BY_SKU = (select(*Product.__table__.c).join(Variant, Variant.product_id == Product.id)
+                       .where(Variant.store_id == bindparam("store"), func.lower(Variant.sku) == bindparam("sku"))
+                       .limit(2))
+
+
+async def read_product(ctx: Ctx, ref: Any) -> Product | Row[Any]:
+    """``resolve_product`` for reads: by id or SKU one Core statement and no ORM object (the product
+    read is the commonest call); by name, and every miss or ambiguity, through ``resolve_product``."""
+    given = [k for k in ("id", "name", "sku") if getattr(ref, k) is not None]
+    if len(given) == 1 and ref.id is not None:
+        return await row_by_id(ctx, Product, ref.id, "product")
+    if len(given) == 1 and ref.sku is not None:
+        conn = await ctx.db.connection()
+        found = (await conn.execute(_PRODUCT_ROW_BY_SKU, {"store": ctx.store_id, "sku": ref.sku.lower()})).all()
+        if len(found) == 1:
+            return found[0]
+    return await resolve_product(ctx, ref)
 
 
 async def set_categories(ctx: Ctx, product_id: int, ids: list[int]) -> None:
@@ -243,7 +262,7 @@ async def list_products(ctx: Ctx, a: ListProducts) -> ProductPage:
       'found by id, exact title ("Classic T-Shirt") or any variant SKU. Near misses suggest the closest names.',
       ProductRef, ProductOut, "products:read")
 async def get_product(ctx: Ctx, a: ProductRef) -> ProductOut:
-    return await product_out(ctx, await resolve_product(ctx, a))
+    return await product_out(ctx, await read_product(ctx, a))
 
 
 # --- write tools -------------------------------------------------------------------------------
