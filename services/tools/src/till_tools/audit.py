@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from till_common.principal import Principal
 from till_tools.store.content import AuditEntry, AuditHead
+from till_tools.store.hot import Hot
 
 Outcome = Literal["success", "failed", "denied", "refused"]
 GENESIS: Final = "0" * 64
@@ -77,6 +78,9 @@ def canonical_of(row: AuditEntry) -> dict[str, Any]:
 _HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.store_id == bindparam("store_id"))
 _HEAD_LOCKED = _HEAD.with_for_update()
 _INSERT_ENTRY = insert(AuditEntry)
+_ENTRY_KEYS = ("store_id", "seq", "at", "user_id", "client_id", "token_id", "source", "tool", "arguments",
+               "outcome", "detail", "duration_ms", "request_id", "prev_hash", "hash")
+_HOT_INSERT_ENTRY = Hot(_INSERT_ENTRY, _ENTRY_KEYS)
 _MOVE_HEAD = (update(AuditHead).where(AuditHead.store_id == bindparam("head_store"))
               .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
 # compare-and-set: moves the head only if it is still where this process last left it
@@ -84,6 +88,7 @@ _ADVANCE_HEAD = (update(AuditHead).where(AuditHead.store_id == bindparam("head_s
                                          AuditHead.seq == bindparam("old_seq"),
                                          AuditHead.hash == bindparam("old_hash"))
                  .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
+_HOT_ADVANCE_HEAD = Hot(_ADVANCE_HEAD)
 
 
 class HeadCache:
@@ -113,7 +118,6 @@ async def append(db: AsyncSession, who: Principal, tool: str, arguments: str, ou
     Core statements built once, on the session's connection: this runs on every call.  With a
     ``HeadCache`` that still matches the table it is two statements (move the head, insert the row);
     otherwise the head is read (``FOR UPDATE`` on PostgreSQL) first."""
-    conn = await db.connection()
     store_id = who.store_id
     duration_ms = round(duration_ms, 3)
     detail = detail[:500]
@@ -131,16 +135,17 @@ async def append(db: AsyncSession, who: Principal, tool: str, arguments: str, ou
     cached = heads.get(store_id) if heads is not None else None
     if cached is not None:
         row = entry(cached[0] + 1, cached[1])
-        moved = await conn.execute(_ADVANCE_HEAD, {"head_store": store_id, "old_seq": cached[0],
-                                                   "old_hash": cached[1], "new_seq": row["seq"],
-                                                   "new_hash": row["hash"]})
-        if moved.rowcount == 1:
-            await conn.execute(_INSERT_ENTRY, row)
+        moved = await _HOT_ADVANCE_HEAD.run(db, {"head_store": store_id, "old_seq": cached[0],
+                                                 "old_hash": cached[1], "new_seq": row["seq"],
+                                                 "new_hash": row["hash"]})
+        if moved == 1:
+            await _HOT_INSERT_ENTRY.run(db, row)
             assert heads is not None
             heads.put(store_id, row["seq"], row["hash"])
             return
         assert heads is not None
         heads.forget(store_id)
+    conn = await db.connection()
     postgres = conn.dialect.name == "postgresql"
     key = {"store_id": store_id}
     head = (await conn.execute(_HEAD_LOCKED if postgres else _HEAD, key)).first()
@@ -150,7 +155,7 @@ async def append(db: AsyncSession, who: Principal, tool: str, arguments: str, ou
         head = (await conn.execute(_HEAD_LOCKED if postgres else _HEAD, key)).first()
         assert head is not None
     row = entry(head[0] + 1, head[1])
-    await conn.execute(_INSERT_ENTRY, row)
+    await _HOT_INSERT_ENTRY.run(db, row)
     await conn.execute(_MOVE_HEAD, {"head_store": store_id, "new_seq": row["seq"], "new_hash": row["hash"]})
     if heads is not None:
         heads.put(store_id, row["seq"], row["hash"])

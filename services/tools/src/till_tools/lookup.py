@@ -6,10 +6,11 @@ import difflib
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Row, Select, bindparam, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from till_tools.spec import Ctx, InvalidArgument, ToolFailure
+from till_tools.store.hot import Hot
 
 T = TypeVar("T")
 
@@ -36,21 +37,22 @@ async def by_id(ctx: Ctx, model: type[T], id: int, what: str) -> T:
     return row
 
 
-_BY_ID: dict[type[Any], Select[Any]] = {}
-_BY_TEXT: dict[tuple[type[Any], str], Select[Any]] = {}
+_BY_ID: dict[type[Any], Hot] = {}
+_BY_TEXT: dict[tuple[type[Any], str], Hot] = {}
 
 
 def _columns(model: type[Any]) -> Select[Any]:
     return select(*model.__table__.c)
 
 
-async def row_by_id(ctx: Ctx, model: type[Any], id: int, what: str) -> Row[Any]:
+async def row_by_id(ctx: Ctx, model: type[Any], id: int, what: str) -> Any:
     """``by_id`` without the ORM, for reads and single-column updates on the hot path: the model's
-    columns as a Core row (attribute access like the mapped object), one statement built once."""
+    columns as a row with attribute access like the mapped object, one statement built once (store/hot.py)."""
     stmt = _BY_ID.get(model)
     if stmt is None:
-        stmt = _BY_ID[model] = _columns(model).where(model.id == bindparam("id"))
-    row: Row[Any] | None = (await (await ctx.db.connection()).execute(stmt, {"id": id})).first()
+        stmt = _BY_ID[model] = Hot(_columns(model).where(model.id == bindparam("id")))
+    rows = await stmt.rows(ctx.db, {"id": id})
+    row = rows[0] if rows else None
     if row is None or row.store_id != ctx.store_id:
         raise ToolFailure(f"no {what} with id {id} in this store")
     return row
@@ -62,10 +64,9 @@ async def row_by_text(ctx: Ctx, model: type[Any], column: InstrumentedAttribute[
     itself answers, so misses and ambiguities read exactly the same."""
     stmt = _BY_TEXT.get((model, column.key))
     if stmt is None:
-        stmt = _BY_TEXT[(model, column.key)] = (_columns(model).where(
+        stmt = _BY_TEXT[(model, column.key)] = Hot(_columns(model).where(
             model.store_id == bindparam("store"), func.lower(column) == bindparam("value")).limit(2))
-    rows = (await (await ctx.db.connection()).execute(stmt, {"store": ctx.store_id,
-                                                            "value": value.lower()})).all()
+    rows = await stmt.rows(ctx.db, {"store": ctx.store_id, "value": value.lower()})
     if len(rows) == 1:
         return rows[0]
     return await by_text(ctx, model, column, value, what)

@@ -10,6 +10,7 @@ from sqlalchemy import Row, bindparam, func, select, update
 from till_tools.lookup import by_id, by_text, row_by_id, row_by_text
 from till_tools.money import MoneyStr, money
 from till_tools.spec import Args, Ctx, Id, InvalidArgument, Name, Result, Sku, ToolFailure, WriteArgs, tool
+from till_tools.store.hot import Hot
 from till_tools.store.models import Category, ProductCategory, Variant
 from till_tools.tools.products import Stock, VariantOut, parse_money, variant_out
 
@@ -39,13 +40,14 @@ async def read_variant(ctx: Ctx, id: int | None, sku: str | None) -> Variant | R
     if (id is None) == (sku is None):
         raise InvalidArgument("$", "give exactly one of variant_id or sku")
     if id is not None:
-        return await row_by_id(ctx, Variant, id, "variant")
+        by_number: Row[Any] = await row_by_id(ctx, Variant, id, "variant")
+        return by_number
     assert sku is not None
     found: Variant | Row[Any] = await row_by_text(ctx, Variant, Variant.sku, sku, "variant with that SKU")
     return found
 
 
-_SET_STOCK = update(Variant).where(Variant.id == bindparam("vid")).values(stock=bindparam("stock"))
+_SET_STOCK = Hot(update(Variant).where(Variant.id == bindparam("vid")).values(stock=bindparam("stock")))
 
 
 class VariantRef(Args, kw_only=True):
@@ -82,7 +84,7 @@ async def update_inventory(ctx: Ctx, a: UpdateInventory) -> VariantOut:
         raise ToolFailure(f"stock of {v.sku} would become {new}; it has {v.stock}")
     ctx.updated("variant", v.id, "stock", v.stock, new)
     # one Core UPDATE, no ORM unit of work: stock is the commonest write (D606)
-    await (await ctx.db.connection()).execute(_SET_STOCK, {"vid": v.id, "stock": new})
+    await _SET_STOCK.run(ctx.db, {"vid": v.id, "stock": new})
     return _with_stock(v, new, ctx.currency)
 
 
