@@ -23,6 +23,7 @@ class InternalClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(5.0, timeout))
         self._limit = limit
         self._session: aiohttp.ClientSession | None = None
+        self._bearer = f"Bearer {token}"
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -61,6 +62,22 @@ class InternalClient:
             raise UpstreamError("upstream timed out", debug=f"{method} {self.base_url}{path}") from None
         except aiohttp.ClientError as exc:
             raise Unavailable("upstream unavailable", debug=f"{method} {self.base_url}{path}: {exc}") from None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        """``request("POST", path, body=…)`` for the per-call hop (gateway → tools): the same bearer,
+        request id, pool and timeouts, without building a response-header dict nobody reads."""
+        h = {"Authorization": self._bearer, "Content-Type": "application/json"}
+        rid = request_id_var.get()
+        if rid:
+            h[REQUEST_ID_HEADER] = rid
+        url = self.base_url + path
+        try:
+            async with self.session.post(url, data=body, headers=h, allow_redirects=False) as resp:
+                return resp.status, await resp.read()
+        except TimeoutError:
+            raise UpstreamError("upstream timed out", debug=f"POST {url}") from None
+        except aiohttp.ClientError as exc:
+            raise Unavailable("upstream unavailable", debug=f"POST {url}: {exc}") from None
 
     async def json(self, method: str, path: str, *, payload: Any = None, type: type[Any] = Any,
                    params: dict[str, str] | None = None) -> Any:

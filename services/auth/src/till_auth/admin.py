@@ -68,7 +68,8 @@ class RoleChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     role: str
 
 
-def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # async: litestar runs a sync guard in a worker thread (D606)
     reg: Registry = connection.app.state["registry"]
     require_bearer(connection, reg.settings.admin_token)  # type: ignore[arg-type]
 

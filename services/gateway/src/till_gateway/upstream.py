@@ -54,7 +54,7 @@ class Tools:
         """One MCP method at tools: the raw result, or a JSON-RPC error / InsufficientScope."""
         body = _encoder.encode(_RpcCall(principal, method, params))
         try:
-            status, raw, _ = await self.client.request("POST", "/internal/v1/rpc", body=body)
+            status, raw = await self.client.post("/internal/v1/rpc", body)
         except TillError as exc:
             log.error("tools call failed", method=method, error=exc.code, debug=exc.debug)
             raise InternalError(request_id_var.get(), "the store service is unavailable; try again") from None

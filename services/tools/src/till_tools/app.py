@@ -43,7 +43,8 @@ JSON = "application/json"
 def internal_guard(token: str) -> Any:
     expected = f"Bearer {token}".encode()
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # async: litestar runs a sync guard in a worker thread, one thread hop per request (D606)
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         got = connection.headers.get("authorization", "").encode("utf-8", "replace")
         if not hmac.compare_digest(got, expected):
             raise NotAuthorizedException("a valid internal bearer token is required",

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from till_common.principal import Principal
 from till_tools.store.content import AuditEntry, AuditHead
+from till_tools.store.hot import Hot
 
 Outcome = Literal["success", "failed", "denied", "refused"]
 GENESIS: Final = "0" * 64
@@ -77,17 +78,74 @@ def canonical_of(row: AuditEntry) -> dict[str, Any]:
 _HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.store_id == bindparam("store_id"))
 _HEAD_LOCKED = _HEAD.with_for_update()
 _INSERT_ENTRY = insert(AuditEntry)
+_ENTRY_KEYS = ("store_id", "seq", "at", "user_id", "client_id", "token_id", "source", "tool", "arguments",
+               "outcome", "detail", "duration_ms", "request_id", "prev_hash", "hash")
+_HOT_INSERT_ENTRY = Hot(_INSERT_ENTRY, _ENTRY_KEYS)
 _MOVE_HEAD = (update(AuditHead).where(AuditHead.store_id == bindparam("head_store"))
               .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
+# compare-and-set: moves the head only if it is still where this process last left it
+_ADVANCE_HEAD = (update(AuditHead).where(AuditHead.store_id == bindparam("head_store"),
+                                         AuditHead.seq == bindparam("old_seq"),
+                                         AuditHead.hash == bindparam("old_hash"))
+                 .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
+_HOT_ADVANCE_HEAD = Hot(_ADVANCE_HEAD)
+
+
+class HeadCache:
+    """The chain head (seq, hash) per store as this process last wrote it: a hint, never trusted.
+
+    ``append`` moves the head with a compare-and-set on the head row (which also takes the row's
+    write lock), so another process's write, a rolled-back transaction or a tampered table only
+    costs the fallback read; the chain stays the one in the database (D606)."""
+
+    def __init__(self) -> None:
+        self._heads: dict[int, tuple[int, str]] = {}
+
+    def get(self, store_id: int) -> tuple[int, str] | None:
+        return self._heads.get(store_id)
+
+    def put(self, store_id: int, seq: int, digest: str) -> None:
+        self._heads[store_id] = (seq, digest)
+
+    def forget(self, store_id: int) -> None:
+        self._heads.pop(store_id, None)
 
 
 async def append(db: AsyncSession, who: Principal, tool: str, arguments: str, outcome: Outcome, detail: str,
-                 duration_ms: float, at: datetime) -> None:
+                 duration_ms: float, at: datetime, heads: HeadCache | None = None) -> None:
     """Add one row inside the caller's transaction, after locking the store's chain head.
 
-    Core statements built once, on the session's connection: this runs on every call."""
-    conn = await db.connection()
+    Core statements built once, on the session's connection: this runs on every call.  With a
+    ``HeadCache`` that still matches the table it is two statements (move the head, insert the row);
+    otherwise the head is read (``FOR UPDATE`` on PostgreSQL) first."""
     store_id = who.store_id
+    duration_ms = round(duration_ms, 3)
+    detail = detail[:500]
+    tool = tool[:100]
+    request_id = who.request_id[:64]
+
+    def entry(seq: int, prev: str) -> dict[str, Any]:
+        fields = canonical(store_id, seq, at, who.user_id, who.client_id, who.token_id, SOURCE, tool, arguments,
+                           outcome, detail, duration_ms, request_id, prev)
+        return {"store_id": store_id, "seq": seq, "at": at, "user_id": who.user_id, "client_id": who.client_id,
+                "token_id": who.token_id, "source": SOURCE, "tool": tool, "arguments": arguments,
+                "outcome": outcome, "detail": detail, "duration_ms": duration_ms, "request_id": request_id,
+                "prev_hash": prev, "hash": row_hash(fields)}
+
+    cached = heads.get(store_id) if heads is not None else None
+    if cached is not None:
+        row = entry(cached[0] + 1, cached[1])
+        moved = await _HOT_ADVANCE_HEAD.run(db, {"head_store": store_id, "old_seq": cached[0],
+                                                 "old_hash": cached[1], "new_seq": row["seq"],
+                                                 "new_hash": row["hash"]})
+        if moved == 1:
+            await _HOT_INSERT_ENTRY.run(db, row)
+            assert heads is not None
+            heads.put(store_id, row["seq"], row["hash"])
+            return
+        assert heads is not None
+        heads.forget(store_id)
+    conn = await db.connection()
     postgres = conn.dialect.name == "postgresql"
     key = {"store_id": store_id}
     head = (await conn.execute(_HEAD_LOCKED if postgres else _HEAD, key)).first()
@@ -96,19 +154,11 @@ async def append(db: AsyncSession, who: Principal, tool: str, arguments: str, ou
         await conn.execute(ins.values(store_id=store_id, seq=0, hash=GENESIS).on_conflict_do_nothing())
         head = (await conn.execute(_HEAD_LOCKED if postgres else _HEAD, key)).first()
         assert head is not None
-    seq, prev = head[0] + 1, head[1]
-    duration_ms = round(duration_ms, 3)
-    detail = detail[:500]
-    tool = tool[:100]
-    request_id = who.request_id[:64]
-    fields = canonical(store_id, seq, at, who.user_id, who.client_id, who.token_id, SOURCE, tool, arguments,
-                       outcome, detail, duration_ms, request_id, prev)
-    digest = row_hash(fields)
-    await conn.execute(_INSERT_ENTRY, {
-        "store_id": store_id, "seq": seq, "at": at, "user_id": who.user_id, "client_id": who.client_id,
-        "token_id": who.token_id, "source": SOURCE, "tool": tool, "arguments": arguments, "outcome": outcome,
-        "detail": detail, "duration_ms": duration_ms, "request_id": request_id, "prev_hash": prev, "hash": digest})
-    await conn.execute(_MOVE_HEAD, {"head_store": store_id, "new_seq": seq, "new_hash": digest})
+    row = entry(head[0] + 1, head[1])
+    await _HOT_INSERT_ENTRY.run(db, row)
+    await conn.execute(_MOVE_HEAD, {"head_store": store_id, "new_seq": row["seq"], "new_hash": row["hash"]})
+    if heads is not None:
+        heads.put(store_id, row["seq"], row["hash"])
 
 
 @dataclass

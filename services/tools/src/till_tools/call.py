@@ -94,7 +94,7 @@ async def _audit_alone(reg: Registry, who: Principal, tool: str, args_text: str,
                        detail: str, started: float) -> None:
     async with reg.write_slot(), reg.sessions() as db, db.begin():
         await audit.append(db, who, tool, args_text, outcome, detail, (time.perf_counter() - started) * 1000,
-                           datetime.now(UTC))
+                           datetime.now(UTC), reg.audit_heads)
 
 
 async def call_tool(reg: Registry, who: Principal, params: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +170,7 @@ async def _run(reg: Registry, who: Principal, spec: ToolSpec[Any, Any], args: An
                         stored = await _stored_result(db, who.store_id, key, fp)
                         if stored is not None:
                             await audit.append(db, who, name, args_text, "success", "replayed",
-                                               (time.perf_counter() - started) * 1000, now)
+                                               (time.perf_counter() - started) * 1000, now, reg.audit_heads)
                             return tool_result(stored)
                     result = await spec.handler(ctx, args)
                     payload = msgspec.to_builtins(result)
@@ -184,30 +184,30 @@ async def _run(reg: Registry, who: Principal, spec: ToolSpec[Any, Any], args: An
                                                  result=_encoder.encode(payload).decode(), created_at=now))
                         await db.flush()
                     await audit.append(db, who, name, args_text, "success", "",
-                                       (time.perf_counter() - started) * 1000, now)
+                                       (time.perf_counter() - started) * 1000, now, reg.audit_heads)
                 return tool_result(payload)
             except _Rollback as rb:
                 async with db.begin():
                     await audit.append(db, who, name, args_text, "success", "dry run",
-                                       (time.perf_counter() - started) * 1000, now)
+                                       (time.perf_counter() - started) * 1000, now, reg.audit_heads)
                 return tool_result(rb.payload)
             except ToolFailure as exc:
                 async with db.begin():
                     await audit.append(db, who, name, args_text, "failed", exc.message[:500],
-                                       (time.perf_counter() - started) * 1000, now)
+                                       (time.perf_counter() - started) * 1000, now, reg.audit_heads)
                 return error_result(exc.message)
             except IntegrityError:
                 if key is not None:
                     raise
                 async with db.begin():
                     await audit.append(db, who, name, args_text, "failed", "conflict with existing data",
-                                       (time.perf_counter() - started) * 1000, now)
+                                       (time.perf_counter() - started) * 1000, now, reg.audit_heads)
                 return error_result("the change conflicts with existing data (a duplicate code, SKU or slug, "
                                     "or a concurrent change); nothing was changed — read the record and retry")
             except InvalidArgument as exc:
                 async with db.begin():
                     await audit.append(db, who, name, args_text, "refused", exc.message[:500],
-                                       (time.perf_counter() - started) * 1000, now)
+                                       (time.perf_counter() - started) * 1000, now, reg.audit_heads)
                 raise RpcFault(INVALID_PARAMS, f"invalid arguments: {exc.message} - at `{exc.path}`",
                                {"path": exc.path, "input": True}) from None
     except (RpcFault, IntegrityError):

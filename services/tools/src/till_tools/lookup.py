@@ -6,10 +6,11 @@ import difflib
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from till_tools.spec import Ctx, InvalidArgument, ToolFailure
+from till_tools.store.hot import Hot
 
 T = TypeVar("T")
 
@@ -34,6 +35,41 @@ async def by_id(ctx: Ctx, model: type[T], id: int, what: str) -> T:
     if row is None or getattr(row, "store_id", None) != ctx.store_id:
         raise ToolFailure(f"no {what} with id {id} in this store")
     return row
+
+
+_BY_ID: dict[type[Any], Hot] = {}
+_BY_TEXT: dict[tuple[type[Any], str], Hot] = {}
+
+
+def _columns(model: type[Any]) -> Select[Any]:
+    return select(*model.__table__.c)
+
+
+async def row_by_id(ctx: Ctx, model: type[Any], id: int, what: str) -> Any:
+    """``by_id`` without the ORM, for reads and single-column updates on the hot path: the model's
+    columns as a row with attribute access like the mapped object, one statement built once (store/hot.py)."""
+    stmt = _BY_ID.get(model)
+    if stmt is None:
+        stmt = _BY_ID[model] = Hot(_columns(model).where(model.id == bindparam("id")))
+    rows = await stmt.rows(ctx.db, {"id": id})
+    row = rows[0] if rows else None
+    if row is None or row.store_id != ctx.store_id:
+        raise ToolFailure(f"no {what} with id {id} in this store")
+    return row
+
+
+async def row_by_text(ctx: Ctx, model: type[Any], column: InstrumentedAttribute[Any], value: str,
+                      what: str) -> Any:
+    """``by_text`` (case-insensitive) without the ORM when exactly one row matches; otherwise ``by_text``
+    itself answers, so misses and ambiguities read exactly the same."""
+    stmt = _BY_TEXT.get((model, column.key))
+    if stmt is None:
+        stmt = _BY_TEXT[(model, column.key)] = Hot(_columns(model).where(
+            model.store_id == bindparam("store"), func.lower(column) == bindparam("value")).limit(2))
+    rows = await stmt.rows(ctx.db, {"store": ctx.store_id, "value": value.lower()})
+    if len(rows) == 1:
+        return rows[0]
+    return await by_text(ctx, model, column, value, what)
 
 
 async def by_text(ctx: Ctx, model: type[T], column: InstrumentedAttribute[Any], value: str, what: str,

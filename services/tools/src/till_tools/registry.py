@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from till_db.engine import ping, sessionmaker
+from till_tools.audit import HeadCache
 from till_tools.settings import ToolsSettings
 from till_tools.spec import Catalogue
 from till_tools.store.inline_sqlite import make_store_engine
@@ -30,6 +31,7 @@ class Registry:
     catalogue: Catalogue
     currencies: dict[int, str] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    audit_heads: HeadCache = field(default_factory=HeadCache)
     _sqlite_lock: asyncio.Lock | None = None
 
     @classmethod

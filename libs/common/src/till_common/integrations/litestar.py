@@ -37,15 +37,31 @@ class Metrics:
                                  registry=self.registry,
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
         self.service = service
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        """One request: the labelled children are looked up once per (route, status), not per request."""
+        pair = self._children.get((route, status))
+        if pair is None:
+            pair = self._children[(route, status)] = (self.requests.labels(self.service, route, str(status)),
+                                                      self.latency.labels(self.service, route))
+        pair[0].inc()
+        pair[1].observe(seconds)
+
+
+_ROUTES: dict[BaseRouteHandler, str] = {}   # strong keys: an id is never reused for another handler
 
 
 def _route_of(scope: Scope) -> str:
-    handler = scope.get("route_handler")
-    if isinstance(handler, BaseRouteHandler):
+    handler: Any = scope.get("route_handler")     # absent when no route matched
+    if not isinstance(handler, BaseRouteHandler):
+        return "unmatched"
+    # handlers live as long as the app: their route template is worked out once
+    route = _ROUTES.get(handler)
+    if route is None:
         paths = sorted(handler.paths)
-        if paths:
-            return paths[0]
-    return "unmatched"
+        route = _ROUTES[handler] = paths[0] if paths else "unmatched"
+    return route
 
 
 def observability_middleware(metrics: Metrics) -> Callable[[ASGIApp], ASGIApp]:
@@ -77,9 +93,7 @@ def observability_middleware(metrics: Metrics) -> Callable[[ASGIApp], ASGIApp]:
             try:
                 await app(scope, receive, send_wrapper)
             finally:
-                route = _route_of(scope)
-                metrics.requests.labels(metrics.service, route, str(status)).inc()
-                metrics.latency.labels(metrics.service, route).observe(time.perf_counter() - started)
+                metrics.observe(_route_of(scope), status, time.perf_counter() - started)
                 request_id_var.reset(token)
 
         return middleware

@@ -7,18 +7,54 @@ aiosqlite dialect expects (``create_async_engine(async_creator=...)``).  A state
 takes microseconds, and the tools service already runs SQLite writers one at a time
 (``Registry.write_slot``), so blocking the loop for that long is cheaper than the hop.  PostgreSQL
 keeps asyncpg.
+
+Waiting for another process's write lock must not block the loop: SQLite's own busy handler waits
+at most ``BUSY_SLICE_MS`` inline, then ``busy_retry`` yields to the loop (``asyncio.sleep``) and tries
+again, up to ``BUSY_TIMEOUT`` seconds in all (what ``busy_timeout=30000`` allowed before, D606).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TypeVar
 
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from till_db.engine import make_engine
+
+T = TypeVar("T")
+BUSY_SLICE_MS: Final = 5
+BUSY_TIMEOUT: Final = 30.0
+SQLITE_BUSY: Final = 5      # plain "database is locked"; not SQLITE_BUSY_SNAPSHOT, which waiting cannot cure
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == SQLITE_BUSY
+
+
+async def busy_retry(fn: Callable[[], T]) -> T:
+    """``fn()`` now; while another connection holds the lock, sleep on the loop and try again."""
+    try:
+        return fn()
+    except sqlite3.OperationalError as exc:
+        if not _busy(exc):
+            raise
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    pause = 0.001
+    while True:
+        await asyncio.sleep(pause)
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or time.monotonic() >= deadline:
+                raise
+        pause = min(pause * 2, 0.05)
 
 
 class InlineCursor:
@@ -52,11 +88,11 @@ class InlineCursor:
         self._cursor.arraysize = value
 
     async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> InlineCursor:
-        self._cursor.execute(sql, parameters)
+        await busy_retry(lambda: self._cursor.execute(sql, parameters))
         return self
 
     async def executemany(self, sql: str, parameters: Any) -> InlineCursor:
-        self._cursor.executemany(sql, parameters)
+        await busy_retry(lambda: self._cursor.executemany(sql, parameters))
         return self
 
     async def fetchone(self) -> Any:
@@ -93,7 +129,7 @@ class InlineConnection:
         return self._conn.isolation_level
 
     async def commit(self) -> None:
-        self._conn.commit()
+        await busy_retry(self._conn.commit)
 
     async def rollback(self) -> None:
         self._conn.rollback()
@@ -122,4 +158,13 @@ def make_store_engine(url: str, setting: str = "TILL_TOOLS_DATABASE_URL") -> Asy
         # the pool hands a connection to one task at a time; SQLite itself checks nothing across threads here
         return InlineConnection(sqlite3.connect(database, timeout=30, check_same_thread=False))
 
-    return make_engine(url, setting, async_creator=connect)
+    engine = make_engine(url, setting, async_creator=connect)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _short_busy_wait(dbapi_conn: Any, _: ConnectionPoolEntry) -> None:
+        # after make_engine's pragmas (listeners run in order): wait inline briefly, then busy_retry
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={BUSY_SLICE_MS}")
+        cur.close()
+
+    return engine

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
-from sqlalchemy import bindparam, delete, func, or_, select
+from sqlalchemy import Row, bindparam, delete, func, or_, select
 
-from till_tools.lookup import by_id, by_text
+from till_tools.lookup import by_id, by_text, row_by_id
 from till_tools.money import Money, MoneyError, MoneyStr, money, to_minor
 from till_tools.pagination import DEFAULT_LIMIT, decode_cursor, finish, like_contains
 from till_tools.spec import (
@@ -31,6 +31,7 @@ from till_tools.spec import (
     WriteArgs,
     tool,
 )
+from till_tools.store.hot import Hot
 from till_tools.store.models import Category, Product, ProductCategory, Variant
 
 ProductStatus = Literal["active", "draft", "archived"]
@@ -111,7 +112,7 @@ def parse_money(ctx: Ctx, value: str, path: str) -> int:
         raise InvalidArgument(path, str(exc)) from None
 
 
-def variant_out(v: Variant, currency: str) -> VariantOut:
+def variant_out(v: Variant | Row[Any], currency: str) -> VariantOut:
     return VariantOut(id=v.id, product_id=v.product_id, sku=v.sku, title=v.title, price=money(v.price, currency),
                       compare_at_price=None if v.compare_at_price is None else money(v.compare_at_price, currency),
                       stock=v.stock)
@@ -119,20 +120,19 @@ def variant_out(v: Variant, currency: str) -> VariantOut:
 
 _VARIANT_COLUMNS = (Variant.id, Variant.product_id, Variant.sku, Variant.title, Variant.price,
                     Variant.compare_at_price, Variant.stock)
-_VARIANTS_OF = (select(*_VARIANT_COLUMNS).where(Variant.product_id == bindparam("pid"))
-                .order_by(Variant.position, Variant.id))
-_CATEGORIES_OF = (select(ProductCategory.category_id).where(ProductCategory.product_id == bindparam("pid"))
-                  .order_by(ProductCategory.category_id))
+_VARIANTS_OF = Hot(select(*_VARIANT_COLUMNS).where(Variant.product_id == bindparam("pid"))
+                    .order_by(Variant.position, Variant.id))
+_CATEGORIES_OF = Hot(select(ProductCategory.category_id).where(ProductCategory.product_id == bindparam("pid"))
+                     .order_by(ProductCategory.category_id))
 
 
-async def product_out(ctx: Ctx, p: Product) -> ProductOut:
-    # Core rows, statements built once: every product read comes through here
-    conn = await ctx.db.connection()
+async def product_out(ctx: Ctx, p: Product | Row[Any]) -> ProductOut:
+    # rows of statements built once (store/hot.py): every product read comes through here
     c = ctx.currency
     variants = [VariantOut(id=r[0], product_id=r[1], sku=r[2], title=r[3], price=money(r[4], c),
                            compare_at_price=None if r[5] is None else money(r[5], c), stock=r[6])
-                for r in (await conn.execute(_VARIANTS_OF, {"pid": p.id})).all()]
-    cats = [r[0] for r in (await conn.execute(_CATEGORIES_OF, {"pid": p.id})).all()]
+                for r in await _VARIANTS_OF.rows(ctx.db, {"pid": p.id})]
+    cats = [r[0] for r in await _CATEGORIES_OF.rows(ctx.db, {"pid": p.id})]
     return ProductOut(id=p.id, title=p.title, slug=p.slug, status=p.status, description=p.description,
                       vendor=p.vendor, product_type=p.product_type, tags=list(p.tags), category_ids=cats,
                       variants=variants, total_stock=sum(v.stock for v in variants), created_at=p.created_at,
@@ -173,6 +173,26 @@ async def resolve_product(ctx: Ctx, ref: Any) -> Product:
         return await by_id(ctx, Product, found[0][0], "product")
     variant = await by_text(ctx, Variant, Variant.sku, ref.sku, "variant with that SKU")
     return await by_id(ctx, Product, variant.product_id, "product")
+
+
+_PRODUCT_ROW_BY_SKU = Hot(select(*Product.__table__.c).join(Variant, Variant.product_id == Product.id)
+                          .where(Variant.store_id == bindparam("store"), func.lower(Variant.sku) == bindparam("sku"))
+                          .limit(2))
+
+
+async def read_product(ctx: Ctx, ref: Any) -> Product | Row[Any]:
+    """``resolve_product`` for reads: by id or SKU one Core statement and no ORM object (the product
+    read is the commonest call); by name, and every miss or ambiguity, through ``resolve_product``."""
+    given = [k for k in ("id", "name", "sku") if getattr(ref, k) is not None]
+    if len(given) == 1 and ref.id is not None:
+        product_row: Row[Any] = await row_by_id(ctx, Product, ref.id, "product")
+        return product_row
+    if len(given) == 1 and ref.sku is not None:
+        found = await _PRODUCT_ROW_BY_SKU.rows(ctx.db, {"store": ctx.store_id, "sku": ref.sku.lower()})
+        if len(found) == 1:
+            product: Row[Any] = found[0]
+            return product
+    return await resolve_product(ctx, ref)
 
 
 async def set_categories(ctx: Ctx, product_id: int, ids: list[int]) -> None:
@@ -243,7 +263,7 @@ async def list_products(ctx: Ctx, a: ListProducts) -> ProductPage:
       'found by id, exact title ("Classic T-Shirt") or any variant SKU. Near misses suggest the closest names.',
       ProductRef, ProductOut, "products:read")
 async def get_product(ctx: Ctx, a: ProductRef) -> ProductOut:
-    return await product_out(ctx, await resolve_product(ctx, a))
+    return await product_out(ctx, await read_product(ctx, a))
 
 
 # --- write tools -------------------------------------------------------------------------------

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from msgspec import Meta
-from sqlalchemy import func, select
+from sqlalchemy import Row, bindparam, func, select, update
 
-from till_tools.lookup import by_id, by_text
+from till_tools.lookup import by_id, by_text, row_by_id, row_by_text
 from till_tools.money import MoneyStr, money
 from till_tools.spec import Args, Ctx, Id, InvalidArgument, Name, Result, Sku, ToolFailure, WriteArgs, tool
+from till_tools.store.hot import Hot
 from till_tools.store.models import Category, ProductCategory, Variant
 from till_tools.tools.products import Stock, VariantOut, parse_money, variant_out
+
+
+def _with_stock(v: Variant | Row[Any], stock: int, currency: str) -> VariantOut:
+    out = variant_out(v, currency)
+    out.stock = stock
+    return out
 
 
 class BulkPriceResult(Result, kw_only=True):
@@ -28,6 +35,21 @@ async def resolve_variant(ctx: Ctx, id: int | None, sku: str | None) -> Variant:
     return await by_text(ctx, Variant, Variant.sku, sku, "variant with that SKU")
 
 
+async def read_variant(ctx: Ctx, id: int | None, sku: str | None) -> Variant | Row[Any]:
+    """``resolve_variant`` as a Core row, no ORM object: reads and the stock update use it."""
+    if (id is None) == (sku is None):
+        raise InvalidArgument("$", "give exactly one of variant_id or sku")
+    if id is not None:
+        by_number: Row[Any] = await row_by_id(ctx, Variant, id, "variant")
+        return by_number
+    assert sku is not None
+    found: Variant | Row[Any] = await row_by_text(ctx, Variant, Variant.sku, sku, "variant with that SKU")
+    return found
+
+
+_SET_STOCK = Hot(update(Variant).where(Variant.id == bindparam("vid")).values(stock=bindparam("stock")))
+
+
 class VariantRef(Args, kw_only=True):
     variant_id: Id | None = None
     sku: Sku | None = None
@@ -41,7 +63,7 @@ class WriteVariantRef(WriteArgs, kw_only=True):
 @tool("get_variant", "Get a variant", "One variant (SKU, price, compare-at price, stock) by variant_id or SKU.",
       VariantRef, VariantOut, "products:read")
 async def get_variant(ctx: Ctx, a: VariantRef) -> VariantOut:
-    return variant_out(await resolve_variant(ctx, a.variant_id, a.sku), ctx.currency)
+    return variant_out(await read_variant(ctx, a.variant_id, a.sku), ctx.currency)
 
 
 class UpdateInventory(WriteVariantRef, kw_only=True):
@@ -56,14 +78,14 @@ class UpdateInventory(WriteVariantRef, kw_only=True):
 async def update_inventory(ctx: Ctx, a: UpdateInventory) -> VariantOut:
     if (a.set_to is None) == (a.adjust_by is None):
         raise InvalidArgument("$", "give exactly one of set_to or adjust_by")
-    v = await resolve_variant(ctx, a.variant_id, a.sku)
+    v = await read_variant(ctx, a.variant_id, a.sku)
     new = a.set_to if a.set_to is not None else v.stock + (a.adjust_by or 0)
     if new < 0:
         raise ToolFailure(f"stock of {v.sku} would become {new}; it has {v.stock}")
     ctx.updated("variant", v.id, "stock", v.stock, new)
-    v.stock = new
-    await ctx.db.flush()
-    return variant_out(v, ctx.currency)
+    # one Core UPDATE, no ORM unit of work: stock is the commonest write (D606)
+    await _SET_STOCK.run(ctx.db, {"vid": v.id, "stock": new})
+    return _with_stock(v, new, ctx.currency)
 
 
 class UpdateVariant(WriteVariantRef, kw_only=True):
