@@ -15,9 +15,11 @@ import socket
 import subprocess
 import time
 import urllib.request
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import hypothesis
@@ -158,3 +160,24 @@ def fuzz_settings(n: int) -> hypothesis.settings:
     return hypothesis.settings(max_examples=fuzz_examples(n), deadline=None,
                                suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture,
                                                       hypothesis.HealthCheck.too_slow])
+
+
+# --- a real browser -------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright (which never downloads a browser here)."""
+    if not os.path.exists(CHROMIUM):
+        unavailable("chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
