@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import pytest
 from tests.support import chromium
 
+
 @pytest.fixture
 def browser() -> Iterator[object]:
     with chromium() as b:

@@ -69,8 +69,9 @@ grant_types = st.sampled_from(["authorization_code", "refresh_token", "password"
 forms = st.lists(st.tuples(token_fields | text, grant_types | text | st.just("FUZZ_CLIENT")), max_size=8)
 authorizations = st.none() | st.builds(lambda v: "Basic " + v, latin1) | st.builds(lambda v: "Bearer " + v, latin1) \
     | latin1
-content_types = st.sampled_from(["application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8",
-                                 "application/json", "text/plain", "multipart/form-data", ""])
+content_types = st.sampled_from([
+    "application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8", "application/json",
+    "text/plain", "multipart/form-data", ""])
 
 
 def _headers(authorization: str | None, ctype: str | None = None) -> dict[str, bytes]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import string
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -45,6 +46,19 @@ good_uris = https_uris | loopback_uris | native_uris
 any_uris = st.text(URL_CHARS, max_size=60) | good_uris
 
 
+def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """The result, or the protocol error raised (anything else propagates and fails the test)."""
+    try:
+        return fn(*args, **kwargs)
+    except (OAuthError, az.PageError) as exc:
+        return exc
+
+
+def _establish(items: list[tuple[str, str]], registered: list[str]) -> tuple[az.RawRequest, str]:
+    raw = az.RawRequest.from_pairs(items)
+    return raw, az.establish_redirect(raw, registered)
+
+
 def _accepted(uri: str) -> bool:
     try:
         redirects.validate(uri)
@@ -61,9 +75,12 @@ def test_validation_accepts_only_safe_uris_and_refuses_with_invalid_redirect_uri
     if not _accepted(uri):
         return
     parts = urlsplit(uri)
-    assert "#" not in uri and "*" not in uri and "@" not in parts.netloc
+    assert "#" not in uri
+    assert "*" not in uri
+    assert "@" not in parts.netloc
     assert all(0x21 <= ord(c) <= 0x7E for c in uri)
-    assert parts.scheme == parts.scheme.lower() and parts.scheme not in ("javascript", "data", "file")
+    assert parts.scheme == parts.scheme.lower()
+    assert parts.scheme not in ("javascript", "data", "file")
     if parts.scheme == "http":
         assert redirects.is_loopback(uri)
     if parts.scheme in ("http", "https"):
@@ -145,26 +162,26 @@ def test_any_authorization_query_is_a_page_error_an_oauth_error_or_a_request(ext
                                                                                base: bool) -> None:
     items = [*valid.items(), *extra] if base else extra
     registered = ["https://client.example/cb", "http://127.0.0.1/cb"]
-    try:
-        raw = az.RawRequest.from_pairs(items)
-        uri = az.establish_redirect(raw, registered)
-    except az.PageError as exc:
-        assert exc.title and exc.detail
+    established = attempt(lambda: _establish(items, registered))
+    if isinstance(established, az.PageError):
+        assert established.title
+        assert established.detail
         return
+    raw, uri = established
     assert uri in registered or redirects.is_loopback(uri)
     state = raw.params.get("state")
-    try:
-        req = az.validate(raw, uri, ISSUER)
-    except OAuthError as exc:
-        location = az.error_redirect(uri, exc, state, ISSUER)
+    req = attempt(az.validate, raw, uri, ISSUER)
+    if isinstance(req, OAuthError):
+        location = az.error_redirect(uri, req, state, ISSUER)
         q = parse_qs(urlsplit(location).query, keep_blank_values=True)
         assert location.startswith(uri)
-        assert q["error"] == [exc.error]
+        assert q["error"] == [req.error]
         assert q["iss"] == [ISSUER]
         if state is not None:
             assert q["state"] == [state]        # byte-identical (AZ-09)
         return
-    assert req.code_challenge and req.redirect_uri == uri
+    assert req.code_challenge
+    assert req.redirect_uri == uri
     location = az.success_redirect(uri, "the-code", state, ISSUER)
     assert parse_qs(urlsplit(location).query)["code"] == ["the-code"]
 
@@ -193,21 +210,18 @@ authorization = (st.none() | st.text(max_size=40) | st.builds(basic, st.text(max
 @given(authorization, st.none() | st.text(max_size=12), st.none() | st.text(max_size=12))
 def test_client_credentials_parse_or_fail_as_invalid_client_or_invalid_request(
         header: str | None, client_id: str | None, secret: str | None) -> None:
-    try:
-        creds = client_auth.parse(header, client_id, secret)
-    except InvalidClient as exc:
-        assert exc.status == 401
-        return
-    except InvalidRequest as exc:
-        assert exc.status == 400
+    creds = attempt(client_auth.parse, header, client_id, secret)
+    if isinstance(creds, OAuthError):
+        assert isinstance(creds, InvalidClient | InvalidRequest)
+        assert creds.status == (401 if isinstance(creds, InvalidClient) else 400)
         return
     assert creds.client_id
     assert creds.method in ("none", "client_secret_post", "client_secret_basic")
     for method, hashed in (("none", None), ("client_secret_basic", client_auth.hash_secret("s")), (None, None)):
-        try:
-            client_auth.authenticate(creds, registered_method=method, secret_hash=hashed)
-        except InvalidClient as exc:
-            assert exc.basic == creds.basic
+        refused = attempt(client_auth.authenticate, creds, registered_method=method, secret_hash=hashed)
+        if refused is not None:
+            assert isinstance(refused, InvalidClient)
+            assert refused.basic == creds.basic
 
 
 @pytest.mark.parametrize("header", ["Basic \x80", "Basic é==", "basic \u00ff\u00fe", "Basic  ", "Basic ===="])
@@ -239,26 +253,23 @@ metadata = st.fixed_dictionaries({"redirect_uris": st.lists(good_uris | any_uris
 @fuzz_settings(200)
 @given(metadata)
 def test_registration_metadata_is_accepted_or_refused_in_rfc7591_terms(body: dict[str, Any]) -> None:
-    try:
-        meta = registration.validate(body)
-    except OAuthError as exc:
-        assert exc.error in ("invalid_redirect_uri", "invalid_client_metadata")
-        assert exc.status == 400
+    meta = attempt(registration.validate, body)
+    if isinstance(meta, OAuthError):
+        assert meta.error in ("invalid_redirect_uri", "invalid_client_metadata")
+        assert meta.status == 400
         return
-    assert meta.redirect_uris and all(_accepted(u) for u in meta.redirect_uris)
+    assert meta.redirect_uris
+    assert all(_accepted(u) for u in meta.redirect_uris)
     assert meta.response_types == ["code"]
 
 
 @fuzz_settings(300)
 @given(st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()))
 def test_registration_bodies_parse_or_fail_as_invalid_client_metadata(raw: bytes) -> None:
-    try:
-        body = registration.parse_json(raw)
-    except OAuthError as exc:
-        assert exc.error == "invalid_client_metadata"
+    body = attempt(registration.parse_json, raw)
+    if isinstance(body, OAuthError):
+        assert body.error == "invalid_client_metadata"
         return
     assert isinstance(body, dict)
-    try:
-        registration.validate(body)
-    except OAuthError as exc:
-        assert exc.status == 400
+    meta = attempt(registration.validate, body)
+    assert not isinstance(meta, OAuthError) or meta.status == 400
