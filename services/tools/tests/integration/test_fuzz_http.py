@@ -13,8 +13,8 @@ import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.support import fuzz_settings
 
+from tests.support import fuzz_settings
 from till_common.permissions import ROLE_PERMISSIONS
 
 pytestmark = pytest.mark.fuzz
@@ -42,7 +42,8 @@ def principal(role: str = "owner") -> dict[str, Any]:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
     | st.sampled_from(["29.99", "-5", "1e309", "NaN", "٣", "29,99", "x' OR '1'='1", "%", "_", "\u0000"]),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8)
