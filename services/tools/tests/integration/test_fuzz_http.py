@@ -65,23 +65,26 @@ ARGUMENT_NAMES = ["id", "name", "sku", "price", "query", "sort", "limit", "curso
                   "__proto__", "description", "stock", "variants", "days", "title", "slug"]
 
 
-@fuzz_settings(120)
-@given(st.integers(min_value=0, max_value=10_000),
-       st.dictionaries(st.sampled_from(ARGUMENT_NAMES) | st.text(max_size=8), json_values, max_size=4) | json_values,
-       st.sampled_from(["owner", "analyst", "support"]))
-def test_random_tool_arguments_never_5xx_nor_internal_error(tools, which: int, arguments: Any, role: str) -> None:
+methods = st.sampled_from(["tools/list", "tools/call", "resources/list", "resources/read", "resources/templates/list",
+                           "prompts/list", "prompts/get", "completion/complete"]) | st.text(max_size=12)
+any_params = st.dictionaries(st.sampled_from(["name", "uri", "arguments", "cursor", "_meta"]), json_values,
+                             max_size=3) | json_values
+tool_calls = st.tuples(st.just("call"), st.integers(min_value=0, max_value=10_000),
+                       st.dictionaries(st.sampled_from(ARGUMENT_NAMES) | st.text(max_size=8), json_values, max_size=4)
+                       | json_values, st.sampled_from(["owner", "analyst", "support"]))
+other_calls = st.tuples(st.just("method"), methods, any_params, st.just("owner"))
+
+
+# one test (one tools process) for tool calls and other methods: the start costs more than the fuzzing
+@fuzz_settings(180)
+@given(tool_calls | other_calls)
+def test_random_tool_calls_and_methods_never_5xx_nor_internal_error(tools, example: tuple[str, Any, Any, str]) -> None:
     client, catalogue = tools
-    tool = catalogue[which % len(catalogue)]
-    r = client.post("/internal/v1/rpc", json={"principal": principal(role), "method": "tools/call",
-                                              "params": {"name": tool["name"], "arguments": arguments}})
-    check(r)
-
-
-@fuzz_settings(60)
-@given(st.sampled_from(["tools/list", "tools/call", "resources/list", "resources/read", "resources/templates/list",
-                        "prompts/list", "prompts/get", "completion/complete"]) | st.text(max_size=12),
-       st.dictionaries(st.sampled_from(["name", "uri", "arguments", "cursor", "_meta"]), json_values, max_size=3)
-       | json_values)
-def test_random_methods_and_params_never_5xx(tools, method: str, params: Any) -> None:
-    client, _ = tools
-    check(client.post("/internal/v1/rpc", json={"principal": principal(), "method": method, "params": params}))
+    kind, first, second, role = example
+    if kind == "call":
+        tool = catalogue[first % len(catalogue)]
+        payload = {"principal": principal(role), "method": "tools/call",
+                   "params": {"name": tool["name"], "arguments": second}}
+    else:
+        payload = {"principal": principal(role), "method": first, "params": second}
+    check(client.post("/internal/v1/rpc", json=payload))
