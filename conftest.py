@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support import (  # noqa: F401 - re-exported for older imports
     PG_SERVER,
@@ -35,6 +36,11 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.security_report"]
 
 ROOT = Path(__file__).resolve().parent
+
+# `make fuzz` runs the fuzz-marked tests under this profile (`--hypothesis-profile=fuzz`); the
+# fuzz tests size their budgets with tests.support.fuzz_settings, which scales them up under it.
+settings.register_profile("fuzz", max_examples=2000, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

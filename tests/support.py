@@ -15,11 +15,14 @@ import socket
 import subprocess
 import time
 import urllib.request
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+import hypothesis
 import pytest
 
 REQUIRE = os.environ.get("TILL_REQUIRE_SERVICES") == "1"
@@ -136,3 +139,45 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: fl
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"{url} not healthy after {timeout}s")
+
+
+
+# --- fuzzing ------------------------------------------------------------------------------------
+
+#: how much longer the fuzz tests run under `make fuzz` (the hypothesis profile "fuzz")
+FUZZ_FACTOR = 25
+
+
+def fuzz_examples(n: int) -> int:
+    """``n`` examples in a normal run (the whole fuzz set stays well under a minute in
+    `make test`); ``n * FUZZ_FACTOR`` under the hypothesis profile "fuzz" (`make fuzz`)."""
+    return n * FUZZ_FACTOR if hypothesis.settings.get_current_profile_name() == "fuzz" else n
+
+
+def fuzz_settings(n: int) -> hypothesis.settings:
+    """``@fuzz_settings(200)``: the budget of :func:`fuzz_examples`, no deadline (the machine is
+    shared and loaded; speed belongs in bench/), and room for one server shared by all examples."""
+    return hypothesis.settings(max_examples=fuzz_examples(n), deadline=None,
+                               suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture,
+                                                      hypothesis.HealthCheck.too_slow])
+
+
+# --- a real browser -------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright (which never downloads a browser here)."""
+    if not os.path.exists(CHROMIUM):
+        unavailable("chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()

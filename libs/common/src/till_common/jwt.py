@@ -73,8 +73,9 @@ def _strict_json(segment: str) -> dict[str, Any]:
         value = json.loads(_b64decode(segment), object_pairs_hook=_no_duplicates)
     except InvalidToken:
         raise
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidToken("malformed token", debug=str(exc)) from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: a deeply nested header is read before any signature check (found by fuzzing)
+        raise InvalidToken("malformed token", debug=type(exc).__name__) from None
     if not isinstance(value, dict):
         raise InvalidToken("malformed token")
     return value

@@ -68,6 +68,11 @@ CATALOGUE: dict[str, Setting] = {
                                      ("auth",)),
     "TILL_REGISTRATIONS_PER_MINUTE": Setting("Dynamic client registrations per minute per IP.", "20",
                                              ("auth",)),
+    "TILL_TOKEN_FAILURES_PER_MINUTE": Setting(
+        "Failed token-endpoint requests per minute per IP before 429 `slow_down`.", "60", ("auth",)),
+    "TILL_CLIENT_TOKEN_FAILURES_PER_MINUTE": Setting(
+        "Failed token-endpoint requests per minute per known `client_id`, from any IP, before 429 `slow_down`.",
+        "300", ("auth",)),
     "TILL_CIMD_ALLOW_PRIVATE": Setting(
         "Allow client-metadata-document URLs on loopback/private addresses (development only).",
         "false", ("auth",)),

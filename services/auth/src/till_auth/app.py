@@ -12,7 +12,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
 from till_auth import maintenance
-from till_auth.admin import AdminController
+from till_auth.admin import SECURITY_COMPONENTS, AdminController, StrictStructSchemaPlugin
 from till_auth.oauth.authorize import PageError
 from till_auth.oauth.errors import OAuthError
 from till_auth.registry import Registry
@@ -54,8 +54,10 @@ def create_app(settings: AuthSettings, registry: Registry | None = None, *, back
         middleware=[observability_middleware(metrics)],
         exception_handlers={**EXCEPTION_HANDLERS, OAuthError: oauth_error_handler, PageError: page_error_handler},
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(title="Till auth admin API", version="1", path="/admin/v1/schema"),
+        openapi_config=OpenAPIConfig(title="Till auth admin API", version="1", path="/admin/v1/schema",
+                                     components=SECURITY_COMPONENTS),
         state=State({"registry": reg}),
+        plugins=[StrictStructSchemaPlugin()],
         request_max_body_size=MAX_BODY,
         debug=False,
         logging_config=None,   # till_common.logging owns the format (JSON)

@@ -3,9 +3,11 @@
 An ``https`` ``client_id`` names a JSON document the client hosts.  It is fetched with a size
 and time limit, never from private or loopback addresses (SSRF) unless
 TILL_CIMD_ALLOW_PRIVATE is set, never following redirects, and cached in the clients table
-for :data:`CACHE_SECONDS`.  The document must name itself as ``client_id``, may not carry a
-secret or ask for a secret-based auth method, and its redirect URIs obey the same rules as
-registered ones.
+for :data:`CACHE_SECONDS`.  DNS is resolved once: every answer is checked, and the connection
+goes only to those checked addresses (:class:`PinnedResolver`), so a name that answers a public
+address to the check and 127.0.0.1 to the connection (DNS rebinding) cannot reach inside.
+The document must name itself as ``client_id``, may not carry a secret or ask for a
+secret-based auth method, and its redirect URIs obey the same rules as registered ones.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import asyncio
 import ipaddress
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
+from aiohttp.abc import AbstractResolver, ResolveResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from till_auth.oauth import registration
@@ -54,22 +58,62 @@ def public_address(ip: str) -> bool:
     return addr.is_global and not addr.is_multicast
 
 
-async def _resolve(host: str, port: int, *, allow_private: bool) -> None:
+Lookup = Callable[[str, int], Awaitable[list[tuple[int, str]]]]
+
+
+async def system_lookup(host: str, port: int) -> list[tuple[int, str]]:
+    """``(family, address)`` pairs from the system resolver."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    if not infos:
+    return [(int(info[0]), str(info[4][0])) for info in infos]
+
+
+async def vetted_addresses(host: str, port: int, *, allow_private: bool,
+                           lookup: Lookup = system_lookup) -> list[tuple[int, str]]:
+    """Resolve once; every address must be public (unless allowed), else nothing is used."""
+    try:
+        addresses = list(dict.fromkeys(await lookup(host, port)))
+    except (OSError, UnicodeError):
+        raise CimdError("client_id host does not resolve") from None
+    if not addresses:
         raise CimdError("client_id host does not resolve")
     if not allow_private:
-        for info in infos:
-            if not public_address(str(info[4][0])):
+        for _, ip in addresses:
+            if not public_address(ip):
                 raise CimdError("client_id host resolves to a private address")
+    return addresses
 
 
-async def fetch(url: str, *, allow_private: bool) -> dict[str, Any]:
+class PinnedResolver(AbstractResolver):
+    """aiohttp's resolver for one fetch: the vetted addresses of the one host, nothing else.
+
+    The URL keeps its host name, so the Host header and TLS SNI/certificate checks use the name;
+    only the socket goes to an address that was checked.
+    """
+
+    def __init__(self, host: str, addresses: list[tuple[int, str]]) -> None:
+        self._host = host
+        self._addresses = addresses
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        if host != self._host:
+            raise OSError(f"no pinned address for {host!r}")
+        return [ResolveResult(hostname=host, host=ip, port=port, family=fam, proto=0,
+                              flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV)
+                for fam, ip in self._addresses if family in (socket.AF_UNSPEC, fam)]
+
+    async def close(self) -> None:
+        return None
+
+
+async def fetch(url: str, *, allow_private: bool, lookup: Lookup = system_lookup) -> dict[str, Any]:
     host, port = check_url(url, allow_private=allow_private)
+    addresses = await vetted_addresses(host, port, allow_private=allow_private, lookup=lookup)
     try:
-        await _resolve(host, port, allow_private=allow_private)
         timeout = aiohttp.ClientTimeout(total=TIMEOUT, connect=TIMEOUT)
-        async with aiohttp.ClientSession(timeout=timeout) as http, \
+        connector = aiohttp.TCPConnector(resolver=PinnedResolver(host, addresses), use_dns_cache=False,
+                                         family=socket.AF_UNSPEC)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector, trust_env=False) as http, \
                 http.get(url, allow_redirects=False, headers={"Accept": "application/json"}) as resp:
             if resp.status != 200:
                 raise CimdError(f"client metadata document answered {resp.status}")

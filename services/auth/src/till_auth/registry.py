@@ -56,6 +56,7 @@ class Registry:
     sessions: async_sessionmaker[Any]
     keys: KeyRing
     successors: Sealer          # refresh successors, sealed for the grace window only
+    flash: Sealer               # a new personal token on its way to the one page view that shows it
     csrf: Signer
     limiter: Limiter
     redis: Redis | None = None
@@ -73,6 +74,7 @@ class Registry:
                    keys=KeyRing(sessions, kek, token_ttl=settings.access_token_ttl,
                                 activation_delay=settings.key_activation_delay),
                    successors=Sealer(kek, "till refresh successors v1"),
+                   flash=Sealer(kek, "till token flash v1"),
                    csrf=Signer(kek, "till csrf v1"),
                    limiter=Limiter(redis, settings.redis_namespace))
 

@@ -21,6 +21,8 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
     key_activation_delay: int = 600
     client_reap_days: int = 30
     registrations_per_minute: int = 20
+    token_failures_per_minute: int = 60             # per client IP (DS-05)
+    client_token_failures_per_minute: int = 300     # per known client_id, from any IP (DS-05, D112)
     cimd_allow_private: bool = False
 
     def validate(self) -> None:

@@ -3,32 +3,19 @@ with a code; the consent page escapes hostile names (WP-03) and cannot be framed
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlencode
 
 import pytest
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+from tests.support import chromium
 
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("TILL_REQUIRE_SERVICES") == "1":
-            pytest.fail("chromium is missing at /usr/bin/chromium (TILL_REQUIRE_SERVICES=1)")
-        pytest.skip("chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 class Callback(BaseHTTPRequestHandler):
@@ -99,3 +86,38 @@ def test_wp02_pages_stay_blank_when_framed(auth, browser, callback_server) -> No
     page.wait_for_timeout(500)
     frame = page.frame_locator("#f")
     assert frame.locator("#email").count() == 0
+
+
+def test_wp04_consent_for_a_client_named_claude_shows_who_where_and_what(auth, browser, helpers) -> None:
+    """C2 calls itself "Claude": the page must still show its client_id, where the code goes, and the
+    scopes in plain words, so that the merchant can tell it from the real one (WP-04); the page near
+    the code is never cached and never leaks a Referer (WP-09)."""
+    from till_common.permissions import SCOPE_DESCRIPTIONS
+
+    redirect = "https://claude.example.net/api/mcp/auth_callback"
+    c2 = auth.http().post("/mcp/oauth/register", json={
+        "client_name": "Claude", "redirect_uris": [redirect], "token_endpoint_auth_method": "none"}).json()
+    _, challenge = helpers.verifier_pair()
+    requested = ["products:read", "orders:write"]
+    query = urlencode({"response_type": "code", "client_id": c2["client_id"], "redirect_uri": redirect,
+                       "code_challenge": challenge, "code_challenge_method": "S256", "state": "s",
+                       "scope": " ".join(requested)})
+    page = browser.new_page()  # type: ignore[attr-defined]
+    consent_responses = []
+    page.on("response", lambda r: consent_responses.append(r)
+            if "/mcp/oauth/authorize?" in r.url and r.status == 200 else None)
+    page.goto(f"{auth.url}/mcp/oauth/authorize?{query}")
+    page.fill("#email", helpers.OWNER)
+    page.fill("#password", helpers.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#approve")
+    assert page.inner_text("#client-name") == "Claude"
+    assert page.inner_text("#client-id") == c2["client_id"]
+    assert page.inner_text("#redirect-host") == "claude.example.net"
+    items = page.locator("#scopes li").all_inner_texts()
+    assert [i.split(" (")[0] for i in items] == [SCOPE_DESCRIPTIONS[s] for s in requested]
+    assert all(s in " ".join(items) for s in requested)
+    assert page.locator("#local-warning").count() == 0            # a web redirect, not a local app
+    headers = consent_responses[-1].headers
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["cache-control"] == "no-store"

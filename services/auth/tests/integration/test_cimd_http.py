@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -138,3 +140,98 @@ def test_cimd_url_rules_without_io() -> None:
     for ip in ("127.0.0.1", "10.0.0.1", "169.254.169.254", "192.168.1.1", "::1", "fd00::1", "0.0.0.0"):
         assert not cimd.public_address(ip), ip
     assert cimd.public_address("93.184.216.34")
+
+
+# --- DNS rebinding (issue #4): resolve once, check every address, connect only to those ---------
+
+class RecordingHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.server.hits.append((self.path, self.headers.get("Host")))  # type: ignore[attr-defined]
+        body = json.dumps(self.server.doc).encode()  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def recording_server() -> Iterator[object]:
+    servers = []
+
+    def start(address: str, doc: dict | None = None, port: int = 0) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer((address, port), RecordingHandler)
+        server.hits = []  # type: ignore[attr-defined]
+        server.doc = doc or {}  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def rebinding_lookup(first: str, then: str):
+    """A resolver that answers ``first`` once and ``then`` ever after (a rebinding attacker's DNS)."""
+    calls: list[str] = []
+
+    async def lookup(host: str, port: int) -> list[tuple[int, str]]:
+        calls.append(host)
+        return [(socket.AF_INET, first if len(calls) == 1 else then)]
+
+    return lookup, calls
+
+
+@pytest.fixture
+def loopback_as_public(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test wiring: 127.0.0.2 plays a public address, 127.0.0.1 the private target; http is allowed so
+    that no TLS is needed (the address check itself stays on: allow_private=False)."""
+    from till_auth import cimd
+
+    original = cimd.check_url
+    monkeypatch.setattr(cimd, "public_address", lambda ip: ip != "127.0.0.1")
+    monkeypatch.setattr(cimd, "check_url", lambda url, allow_private: original(url, allow_private=True))
+
+
+def test_cimd_dns_rebinding_cannot_reach_the_private_address(recording_server, loopback_as_public) -> None:
+    from till_auth import cimd
+
+    inside = recording_server("127.0.0.1", {"client_id": "secret"})
+    port = inside.server_address[1]
+    lookup, calls = rebinding_lookup("127.0.0.2", "127.0.0.1")
+    with pytest.raises(cimd.CimdError, match="cannot fetch"):
+        asyncio.run(cimd.fetch(f"http://client.test:{port}/doc.json", allow_private=False, lookup=lookup))
+    assert calls == ["client.test"]                 # resolved exactly once
+    assert inside.hits == []                        # the rebound address was never contacted
+
+
+def test_cimd_connects_to_the_checked_address_with_the_name_as_host(recording_server, loopback_as_public) -> None:
+    from till_auth import cimd
+
+    doc = {"client_id": "x", "redirect_uris": ["https://c.example/cb"]}
+    outside = recording_server("127.0.0.2", doc)
+    port = outside.server_address[1]
+    lookup, calls = rebinding_lookup("127.0.0.2", "127.0.0.1")
+    got = asyncio.run(cimd.fetch(f"http://client.test:{port}/doc.json", allow_private=False, lookup=lookup))
+    assert got == doc
+    assert calls == ["client.test"]
+    assert outside.hits == [("/doc.json", f"client.test:{port}")]     # Host keeps the name (and so SNI)
+
+
+def test_cimd_any_private_answer_refuses_without_connecting(recording_server, loopback_as_public) -> None:
+    from till_auth import cimd
+
+    inside = recording_server("127.0.0.1")
+
+    async def lookup(host: str, port: int) -> list[tuple[int, str]]:
+        return [(socket.AF_INET, "127.0.0.2"), (socket.AF_INET, "127.0.0.1")]
+
+    with pytest.raises(cimd.CimdError, match="private address"):
+        asyncio.run(cimd.fetch(f"http://client.test:{inside.server_address[1]}/d.json", allow_private=False,
+                               lookup=lookup))
+    assert inside.hits == []

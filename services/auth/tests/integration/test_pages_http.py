@@ -140,18 +140,39 @@ def test_connector_generates_a_token_once_with_snippets(auth, Flow, helpers) -> 
     browser = logged_in(auth, Flow)
     page = browser.get("/settings/connector")
     assert "AI Connector (MCP)" in page.text
-    r = browser.post("/settings/connector/token", data={"csrf": helpers.hidden(page.text, "csrf")})
-    assert r.status_code == 200
+    posted = browser.post("/settings/connector/token", data={"csrf": helpers.hidden(page.text, "csrf")})
+    # WP-09: post/redirect/get — the POST answers a redirect, the next GET shows the token once
+    assert (posted.status_code, posted.headers["location"]) == (303, "/settings/connector")
+    assert "till_pat_" not in posted.text
+    r = browser.get("/settings/connector")
     import re
 
     token = re.search(r'id="token">(till_pat_[^<]+)<', r.text).group(1)
     assert f"{auth.issuer}/mcp/sse" in r.text
     assert "bearer_token_env_var" in r.text
     assert r.text.count(token) >= 4
-    again = browser.get("/settings/connector")
+    assert r.headers["cache-control"] == "no-store"
+    assert r.headers["referrer-policy"] == "no-referrer"
+    again = browser.get("/settings/connector")              # a reload
     assert token not in again.text
+    assert "till_pat_" not in again.text
     info = auth.internal().post("/internal/v1/introspect", data={"token": token}).json()
     assert info["active"] is True
+
+
+def test_wp09_the_new_token_cookie_opens_only_in_its_own_session_and_only_once(auth, Flow, helpers) -> None:
+    browser = logged_in(auth, Flow)
+    page = browser.get("/settings/connector")
+    posted = browser.post("/settings/connector/token", data={"csrf": helpers.hidden(page.text, "csrf")})
+    sealed = posted.cookies["till_new_token"]
+    assert "till_pat_" not in sealed                                  # sealed, not the token itself
+    other = logged_in(auth, Flow)                                     # same merchant, another session
+    other.cookies.set("till_new_token", sealed, domain="127.0.0.1")
+    assert "till_pat_" not in other.get("/settings/connector").text
+    shown = browser.get("/settings/connector")
+    assert 'id="token">till_pat_' in shown.text
+    assert 'till_new_token=""' in shown.headers["set-cookie"]        # cleared on the one view
+    assert "till_pat_" not in browser.get("/settings/connector").text
 
 
 def test_connected_apps_listed_and_revoked_per_app(auth, Flow, helpers) -> None:
@@ -172,8 +193,9 @@ def test_revoke_and_regenerate_kills_everything_and_shows_a_new_token(auth, Flow
     refresh = flow.tokens()["refresh_token"]
     old_pat = auth.http().post("/mcp/token", auth=(helpers.OWNER, helpers.PASSWORD)).json()["token"]
     page = flow.browser.get("/settings/connector")
-    r = flow.browser.post("/settings/connector/regenerate", data={"csrf": helpers.hidden(page.text, "csrf")})
-    assert r.status_code == 200
+    posted = flow.browser.post("/settings/connector/regenerate", data={"csrf": helpers.hidden(page.text, "csrf")})
+    assert posted.status_code == 303
+    r = flow.browser.get(posted.headers["location"])
     import re
 
     new_pat = re.search(r'id="token">(till_pat_[^<]+)<', r.text).group(1)

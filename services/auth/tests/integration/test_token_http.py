@@ -224,17 +224,61 @@ def test_basic_credentials_are_form_urlencoded(auth, Flow) -> None:
     assert r.status_code == 200
 
 
-def test_ds05_failed_token_requests_are_throttled_per_ip(auth, Flow, monkeypatch) -> None:
-    from till_auth.web import oauth as oauth_web
+def _throttled_server(helpers, tmp_path, sqlite_template, **limits: int):
+    import shutil
 
-    monkeypatch.setattr(oauth_web, "TOKEN_FAILURES_PER_MINUTE", 5)
     if time.time() % 60 > 50:                  # fixed windows: do not straddle a minute boundary
         time.sleep(60.5 - time.time() % 60)
-    flow = Flow.start(auth, login=False)
-    codes = [flow.token(grant_type="authorization_code", code=f"guess-{i}", code_verifier="v" * 43).status_code
-             for i in range(7)]
-    assert codes[:5] == [400] * 5
-    assert codes[-1] == 429
-    r = flow.token(grant_type="authorization_code", code="x", code_verifier="v" * 43)
-    assert r.json()["error"] == "slow_down"
-    assert r.headers["retry-after"]
+    port = helpers.free_port()
+    db = tmp_path / "auth.db"
+    shutil.copyfile(sqlite_template, db)
+    return helpers.serve(helpers.make_settings(f"sqlite+aiosqlite:///{db}", port, **limits), port)
+
+
+def test_ds05_failed_token_requests_are_throttled_per_ip(Flow, helpers, tmp_path, sqlite_template) -> None:
+    srv = _throttled_server(helpers, tmp_path, sqlite_template, token_failures_per_minute=5)
+    try:
+        flow = Flow.start(srv, login=False)
+        codes = [flow.token(grant_type="authorization_code", code=f"guess-{i}", code_verifier="v" * 43).status_code
+                 for i in range(7)]
+        assert codes[:5] == [400] * 5
+        assert codes[-1] == 429
+        r = flow.token(grant_type="authorization_code", code="x", code_verifier="v" * 43)
+        assert r.json()["error"] == "slow_down"
+        assert r.headers["retry-after"]
+    finally:
+        srv.stop()
+
+
+def test_ds05_failed_token_requests_are_throttled_per_client_from_any_ip(Flow, helpers, tmp_path,
+                                                                         sqlite_template) -> None:
+    """Guesses spread over many addresses still meet the per-client_id limit; other clients and
+    unknown ids are unaffected (unknown ids get no bucket at all, so they cannot fill the store)."""
+    srv = _throttled_server(helpers, tmp_path, sqlite_template, token_failures_per_minute=1000,
+                            client_token_failures_per_minute=5)
+    try:
+        c, c2 = Flow.start(srv, login=False), Flow.start(srv, login=False)
+        internal = srv.settings.internal_token
+
+        def guess(flow, i: int, **form: str):
+            # through the gateway: the forwarded client IP counts, a different one each time
+            return srv.http().post("/mcp/oauth/token", data={
+                **flow.client_auth(), "grant_type": "authorization_code", "code": f"guess-{i}",
+                "code_verifier": "v" * 43, **form},
+                headers={"X-Till-Gateway": internal, "X-Forwarded-For": f"203.0.113.{i}"})
+
+        codes = [guess(c, i).status_code for i in range(7)]
+        assert codes[:5] == [400] * 5
+        assert codes[5:] == [429, 429]
+        refused = guess(c, 99)
+        assert refused.json()["error"] == "slow_down"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert refused.headers["cache-control"] == "no-store"
+        assert guess(c2, 100).status_code == 400                        # another client: its own bucket
+        unknown = [srv.http().post("/mcp/oauth/token", data={
+            "client_id": "nobody", "grant_type": "authorization_code", "code": "x", "code_verifier": "v" * 43},
+            headers={"X-Till-Gateway": internal, "X-Forwarded-For": f"198.51.100.{i}"}).status_code
+            for i in range(8)]
+        assert unknown == [401] * 8
+    finally:
+        srv.stop()

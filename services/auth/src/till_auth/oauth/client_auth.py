@@ -10,7 +10,6 @@ and compared in constant time.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ def parse(authorization: str | None, form_client_id: str | None, form_secret: st
             raise InvalidRequest("use one client authentication method, not several")
         try:
             decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:   # binascii.Error, UnicodeDecodeError, and non-ASCII header text (fuzzing)
             raise InvalidClient("malformed Basic credentials", basic=True) from None
         user, sep, password = decoded.partition(":")
         client_id, secret = unquote_plus(user), unquote_plus(password)

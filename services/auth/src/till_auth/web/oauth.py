@@ -7,6 +7,8 @@ go back to the client as a redirect (RFC 6749 §4.1.2.1).
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -214,21 +216,36 @@ async def authenticated_client(reg: Registry, db: AsyncSession, creds: client_au
     return client
 
 
-TOKEN_FAILURES_PER_MINUTE = 60     # DS-05: guessing codes or refresh tokens is throttled per client IP
+@dataclass
+class _Attempt:
+    """What the token handler learnt before failing: the throttle key of a *known* client."""
+
+    client_key: str | None = None
+
+
+def _client_key(client_id: str) -> str:
+    # client ids may be long metadata-document URLs: the throttle key is a fixed-size digest
+    return hashlib.sha256(client_id.encode()).hexdigest()[:32]
 
 
 @post("/mcp/oauth/token", status_code=200, include_in_schema=False)
 async def token(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """DS-05: failed requests are throttled per client IP and per known client_id (D112)."""
     reg = common.registry(request)
     ip = common.client_ip(request, reg)
-    wait = await reg.limiter.peek("token-fail", ip, limit=TOKEN_FAILURES_PER_MINUTE, window=60)
+    per_ip = reg.settings.token_failures_per_minute
+    wait = await reg.limiter.peek("token-fail", ip, limit=per_ip, window=60)
     if wait:
         raise TooManyRequests("too many failed token requests from this address", retry_after=wait)
+    attempt = _Attempt()
     try:
-        return await _token(request, reg)
+        return await _token(request, reg, attempt)
     except OAuthError as exc:
         if exc.status in (400, 401):
-            await reg.limiter.hit("token-fail", ip, limit=TOKEN_FAILURES_PER_MINUTE, window=60)
+            await reg.limiter.hit("token-fail", ip, limit=per_ip, window=60)
+            if attempt.client_key is not None:
+                await reg.limiter.hit("token-fail-client", attempt.client_key,
+                                      limit=reg.settings.client_token_failures_per_minute, window=60)
         raise
     except SQLAlchemyError as exc:
         # FT-07: the transaction rolled back, nothing was issued; say so in the OAuth format
@@ -236,17 +253,27 @@ async def token(request: Request[Any, Any, Any]) -> Response[bytes]:
                                      debug=type(exc).__name__) from None
 
 
-async def _token(request: Request[Any, Any, Any], reg: Registry) -> Response[bytes]:
+async def _token(request: Request[Any, Any, Any], reg: Registry, attempt: _Attempt) -> Response[bytes]:
     data = await common.form(request)
     grant_type = data.get("grant_type")
     if not grant_type:
         raise InvalidRequest("grant_type is required")
     creds = credentials(request, data)
+    key = _client_key(creds.client_id)
+    wait = await reg.limiter.peek("token-fail-client", key, limit=reg.settings.client_token_failures_per_minute,
+                                  window=60)
+    if wait:
+        raise TooManyRequests("too many failed token requests for this client", retry_after=wait)
     await prefetch(reg, creds.client_id)
     ctx = tokens.Issuer(issuer=_issuer(reg), key=await reg.keys.signing_key(), ttl=reg.settings.access_token_ttl,
                         successors=reg.successors)
     async with reg.transaction() as tx:
-        client = await authenticated_client(reg, tx.db, creds)
+        client = await load_client(reg, tx.db, creds.client_id)
+        if client is not None:
+            attempt.client_key = key        # only known clients get a bucket: no key per guessed id
+        client_auth.authenticate(creds, registered_method=client.token_endpoint_auth_method if client else None,
+                                 secret_hash=client.secret_hash if client else None)
+        assert client is not None
         if grant_type == "authorization_code":
             outcome = await tokens.exchange_code(tx, ctx, client, data, common.now())
         elif grant_type == "refresh_token":

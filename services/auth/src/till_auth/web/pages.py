@@ -8,16 +8,19 @@ wrong password (WP-07, WP-08).
 
 from __future__ import annotations
 
+import base64
 import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from litestar import Request, Response, get, post
 from sqlalchemy import func, select
 
 from till_auth.oauth.errors import InvalidRequest
 from till_auth.passwords import MAX_PASSWORD_BYTES, hash_password, verify_password
 from till_auth.registry import Registry
+from till_auth.sealing import SealError
 from till_auth.store import clients, pats, revocations, sessions, users
 from till_auth.store.models import Client, Grant, PersonalToken, Store, User
 from till_auth.web import common, snippets
@@ -25,6 +28,8 @@ from till_auth.web.html import render
 
 LOGIN_COOKIE = "till_login"
 SESSION_COOKIE = "till_session"
+FLASH_COOKIE = "till_new_token"     # WP-09: a new token, sealed to the session, for one page view
+FLASH_SECONDS = 120
 ACCOUNT_FAILURES = 10          # per account per window, from any IP
 IP_ATTEMPTS = 60               # per IP per window, any accounts
 WINDOW = 900
@@ -129,8 +134,36 @@ def _when(ts: int | None) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M UTC") if ts else "never"
 
 
+def _seal_flash(reg: Registry, who: common.Merchant, minted: pats.Minted) -> str:
+    payload = msgspec.json.encode({"token": minted.token, "expires_at": minted.row.expires_at, "at": common.now()})
+    return base64.urlsafe_b64encode(reg.flash.seal(payload, ("session:" + who.session_id).encode())).decode()
+
+
+def _open_flash(reg: Registry, who: common.Merchant, value: str | None) -> tuple[str, int] | None:
+    """The token of the flash cookie if it is this session's, fresh, and intact; else None."""
+    if not value:
+        return None
+    try:
+        sealed = base64.urlsafe_b64decode(value.encode())
+        data = msgspec.json.decode(reg.flash.open(sealed, ("session:" + who.session_id).encode()))
+    except (SealError, ValueError, msgspec.DecodeError):
+        return None
+    if not isinstance(data, dict) or common.now() - int(data.get("at", 0)) > FLASH_SECONDS:
+        return None
+    return str(data["token"]), int(data["expires_at"])
+
+
+def _shown_once(reg: Registry, who: common.Merchant, minted: pats.Minted) -> Response[bytes]:
+    """Post/redirect/get: the POST that minted the token redirects, and the next GET shows the token
+    once and clears it — a reload or the back button never shows it again (and never re-posts a
+    "Revoke & regenerate" that would kill the token just shown)."""
+    response = _redirect("/settings/connector")
+    common.set_cookie(reg, response, FLASH_COOKIE, _seal_flash(reg, who, minted), FLASH_SECONDS)
+    return response
+
+
 async def _connector(request: Request[Any, Any, Any], reg: Registry, who: common.Merchant, *,
-                     token: pats.Minted | None = None) -> Response[bytes]:
+                     token: tuple[str, int] | None = None) -> Response[bytes]:
     async with reg.sessions() as db:
         rows = (await db.execute(
             select(Grant.client_id, func.min(Grant.created_at), func.max(Grant.last_used_at), func.max(Grant.scope))
@@ -150,9 +183,9 @@ async def _connector(request: Request[Any, Any, Any], reg: Registry, who: common
     return render("connector.html", user_email=who.user.email, csrf=who.csrf(reg), apps=apps, pat_count=pat_count,
                   stores=stores, here=request.url.path,
                   store_name=store.name if store else "your store", mcp_url=public + "/mcp",
-                  token=token.token if token else None,
-                  token_expires=_when(token.row.expires_at) if token else None,
-                  snippets=snippets.all_snippets(public, token.token) if token else [])
+                  token=token[0] if token else None,
+                  token_expires=_when(token[1]) if token else None,
+                  snippets=snippets.all_snippets(public, token[0]) if token else [])
 
 
 async def _session_or_login(request: Request[Any, Any, Any], reg: Registry) -> common.Merchant | Response[bytes]:
@@ -167,7 +200,13 @@ async def _session_or_login(request: Request[Any, Any, Any], reg: Registry) -> c
 async def connector(request: Request[Any, Any, Any]) -> Response[bytes]:
     reg = common.registry(request)
     who = await _session_or_login(request, reg)
-    return who if isinstance(who, Response) else await _connector(request, reg, who)
+    if isinstance(who, Response):
+        return who
+    flash = request.cookies.get(common.cookie_name(reg, FLASH_COOKIE))
+    response = await _connector(request, reg, who, token=_open_flash(reg, who, flash))
+    if flash is not None:
+        common.clear_cookie(reg, response, FLASH_COOKIE)
+    return response
 
 
 async def _checked(request: Request[Any, Any, Any], reg: Registry) -> tuple[common.Merchant, dict[str, str]] | None:
@@ -198,7 +237,7 @@ async def generate(request: Request[Any, Any, Any]) -> Response[bytes]:
         return _forbidden()
     who, _ = checked
     minted = await mint_for(reg, who.user.id, who.member.store_id, who.member.role)
-    return await _connector(request, reg, who, token=minted)
+    return _shown_once(reg, who, minted)
 
 
 @post("/settings/connector/regenerate", status_code=200, include_in_schema=False)
@@ -212,7 +251,7 @@ async def regenerate(request: Request[Any, Any, Any]) -> Response[bytes]:
     async with reg.transaction() as tx:
         tx.events += (await revocations.revoke_user(tx.db, who.user.id, common.now()))[1]
     minted = await mint_for(reg, who.user.id, who.member.store_id, who.member.role)
-    return await _connector(request, reg, who, token=minted)
+    return _shown_once(reg, who, minted)
 
 
 @post("/settings/store", status_code=200, include_in_schema=False)
