@@ -95,8 +95,10 @@ def test_the_connector_page_mints_a_token_for_the_chosen_store(auth: Any, Flow: 
     assert r.headers["location"] == "/settings/connector"           # no open redirect
     page = flow.browser.get("/settings/connector").text
     assert "Connect AI assistants to Other Store" in page
-    minted = flow.browser.post("/settings/connector/token", data={"csrf": helpers.hidden(page, "csrf")}).text
-    token = minted.split('id="token">', 1)[1].split("<", 1)[0]
+    posted = flow.browser.post("/settings/connector/token", data={"csrf": helpers.hidden(page, "csrf")})
+    assert posted.status_code == 303                                # post/redirect/get (D113)
+    shown = flow.browser.get(posted.headers["location"]).text
+    token = shown.split('id="token">', 1)[1].split("<", 1)[0]
     seen = auth.internal().post("/internal/v1/introspect", data={"token": token}).json()
     assert seen["active"] is True
     assert seen["store_id"] == OTHER_STORE_ID
