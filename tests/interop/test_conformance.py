@@ -100,9 +100,11 @@ async def test_without_the_token_the_suite_reports_the_server_as_failing(
     assert "invalid_token" in run.results["server-initialize"].failures[0]
 
 
-async def test_till_conformance_matches_the_baseline(node22: NodeEnv, till_server: ServerUnderTest,
+async def test_till_conformance_matches_the_baseline(node22: NodeEnv, till_conformance_server: ServerUnderTest,
                                                      tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    """Through the balancer (two gateway replicas) unless TILL_INTEROP_MCP_URL names another Till."""
+    """Through the balancer (two gateway replicas, fixture pack on) unless TILL_INTEROP_MCP_URL names
+    another Till.  A server request's answer lands on either replica: routing it is part of the test."""
+    till_server = till_conformance_server
     run = await run_server_suite(node22, till_server.mcp_url, token=till_server.token, out_dir=tmp_path)
     assert set(run.results) == set(REQUIREMENTS), run.output[-2000:]     # every scenario ran
     assert set(run.passed()) >= PLAIN_MCP | {"logging-set-level"}, {s: run.results[s].failures for s in PLAIN_MCP}
