@@ -2,9 +2,9 @@
 
 Against the reference server (MCP Python SDK, bearer-protected, through ``bearer_proxy``) the
 scenarios that need only plain MCP pass; the others fail for want of the suite's fixture tools,
-resources and prompts, each of which ``conformance.REQUIREMENTS`` names.  Against Till (the session's
-``till_stack`` balancer, or TILL_INTEROP_MCP_URL) every failure must be in conformance-baseline.json
-with a reason, and every entry there must still fail.
+resources and prompts, each of which ``conformance.REQUIREMENTS`` names.  Against Till (a stack of its
+own with the fixture pack on, ``till_conformance_server``, or TILL_INTEROP_MCP_URL) every failure must
+be in conformance-baseline.json with a reason, and every entry there must still fail.
 """
 
 from __future__ import annotations
