@@ -8,8 +8,8 @@ a loopback address), and then it is answered here, in the gateway, because progr
 sampling and elicitation need the transport (exchange.py) — the tools service has none of them.
 
 The pack adds its entries to the last page of each list the tools service answers, answers the
-fixture names itself and forwards everything else unchanged.  It also answers
-``completion/complete`` (the ``completions`` capability is declared only with the pack on).
+fixture names itself and forwards everything else unchanged, ``completion/complete`` of
+references that are not its own included (tools completes the store's prompts and templates).
 Framework-free: methods take decoded params and return MCP result objects.
 """
 
@@ -176,7 +176,7 @@ class ConformancePack:
         if method in _LISTS:
             return await self._list(method, raw, forward)
         if method == "completion/complete":
-            return self.complete(_decoder.decode(raw))
+            return self.complete(_decoder.decode(raw))     # None: not a fixture reference, tools answers
         if method not in ("tools/call", "prompts/get", "resources/read"):
             return None
         params = _decoder.decode(raw)
@@ -307,18 +307,19 @@ class ConformancePack:
             return {"contents": [{"uri": uri, "mimeType": "application/json", "text": body}]}
         raise CodedError(RESOURCE_NOT_FOUND, "resource not found", {"uri": uri[:200]})
 
-    def complete(self, params: dict[str, Any]) -> dict[str, Any]:
-        """completion/complete for the fixture prompt and template; other references get no values."""
+    def complete(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """completion/complete for the fixture prompt and template; None for any other reference."""
         ref = params.get("ref")
         argument = params.get("argument")
-        if not isinstance(ref, dict) or ref.get("type") not in ("ref/prompt", "ref/resource"):
-            raise InvalidParams("ref must be a ref/prompt or ref/resource object", {"path": "params.ref"})
+        known = isinstance(ref, dict) and (
+            (ref.get("type") == "ref/prompt" and ref.get("name") == "test_prompt_with_arguments")
+            or (ref.get("type") == "ref/resource" and ref.get("uri") == TEMPLATES[0]["uriTemplate"]))
+        if not known:
+            return None
         if not isinstance(argument, dict) or not isinstance(argument.get("name"), str) \
                 or not isinstance(argument.get("value", ""), str):
             raise InvalidParams("argument must be {name, value} strings", {"path": "params.argument"})
-        known = (ref.get("type") == "ref/prompt" and ref.get("name") == "test_prompt_with_arguments") or \
-                (ref.get("type") == "ref/resource" and ref.get("uri") == TEMPLATES[0]["uriTemplate"])
-        candidates = COMPLETIONS.get(argument["name"], []) if known else []
+        candidates = COMPLETIONS.get(argument["name"], [])
         prefix = str(argument.get("value", "")).lower()
         values = [v for v in candidates if v.lower().startswith(prefix)][:100]
         return {"completion": {"values": values, "total": len(values), "hasMore": False}}

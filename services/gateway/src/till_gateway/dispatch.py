@@ -43,6 +43,7 @@ CAPABILITIES: Final[dict[str, Any]] = {
     "resources": {"subscribe": False, "listChanged": False},
     "prompts": {"listChanged": False},
     "logging": {},
+    "completions": {},
 }
 LOG_LEVELS: Final = frozenset({"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"})
 INSTRUCTIONS: Final = (
@@ -88,8 +89,6 @@ class Dispatcher:
         self.instructions = instructions
         self.pack = pack
         self.capabilities: dict[str, Any] = dict(CAPABILITIES)
-        if pack is not None:               # the fixture pack answers completion/complete
-            self.capabilities["completions"] = {}
 
     async def handle(self, message: Message, call: Call) -> bytes | None:
         """The encoded response to ``message``, or ``None`` when none is due (JSON-RPC 2.0 §4.1)."""

@@ -170,12 +170,12 @@ async def test_dispatcher_hands_client_responses_to_the_router() -> None:
 # --- the pack -------------------------------------------------------------------------------------
 
 async def test_pack_is_off_by_default_and_refused_off_loopback() -> None:
-    assert Dispatcher().capabilities == CAPABILITIES
-    assert "completions" in Dispatcher(pack=ConformancePack()).capabilities
+    assert Dispatcher().capabilities == Dispatcher(pack=ConformancePack()).capabilities == CAPABILITIES
     missing = await run(_tool("test_simple_text"), pack=False)
     assert missing == {"jsonrpc": "2.0", "id": 1, "result": {"forwarded": "tools/call"}}   # the store decides
-    assert (await run({"jsonrpc": "2.0", "id": 2, "method": "completion/complete", "params": {}}, pack=False)
-            )["error"]["code"] == -32601
+    complete = {"jsonrpc": "2.0", "id": 2, "method": "completion/complete", "params": {
+        "ref": {"type": "ref/prompt", "name": "test_prompt_with_arguments"}, "argument": {"name": "arg1", "value": ""}}}
+    assert (await run(complete, pack=False))["result"] == {"forwarded": "completion/complete"}
     base = {"TILL_INTERNAL_TOKEN": SECRET, "TILL_CONFORMANCE_FIXTURES": "true"}
     assert load_settings(GatewaySettings, base).conformance_fixtures
     assert not load_settings(GatewaySettings, {"TILL_INTERNAL_TOKEN": SECRET}).conformance_fixtures
@@ -257,9 +257,9 @@ async def test_pack_prompts_resources_and_completion() -> None:
         "ref": {"type": "ref/prompt", "name": "test_prompt_with_arguments"},
         "argument": {"name": "arg1", "value": "par"}}})
     assert done["result"] == {"completion": {"values": ["paris", "park", "party"], "total": 3, "hasMore": False}}
-    other = await run({"jsonrpc": "2.0", "id": 1, "method": "completion/complete", "params": {
+    store = await run({"jsonrpc": "2.0", "id": 1, "method": "completion/complete", "params": {
         "ref": {"type": "ref/prompt", "name": "update_product_price"}, "argument": {"name": "product", "value": "C"}}})
-    assert other["result"]["completion"]["values"] == []
-    bad = await run({"jsonrpc": "2.0", "id": 1, "method": "completion/complete",
-                     "params": {"ref": {"type": "ref/tool"}, "argument": {"name": "a", "value": ""}}})
+    assert store["result"] == {"forwarded": "completion/complete"}           # the store's prompts: tools answers
+    bad = await run({"jsonrpc": "2.0", "id": 1, "method": "completion/complete", "params": {
+        "ref": {"type": "ref/prompt", "name": "test_prompt_with_arguments"}, "argument": {"name": 5}}})
     assert bad["error"]["code"] == -32602
