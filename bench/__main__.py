@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import resource
 import shutil
 import signal
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import e2e, oauth, profile, revocation, sse
+from bench.fastmcp_server import unavailable as fastmcp_unavailable
 from bench.loadgen import LoadGen, Target
 from bench.report import RESULTS, Report, Row
 from bench.servers import Servers, prepare_sdk_db, start_static_nginx
@@ -113,13 +115,20 @@ def main(argv: list[str] | None = None) -> int:
             sdk_token = "bench-sdk-token-" + "x" * 16
             echo_url = servers.start("echo", "echo")
             sdk_url = servers.start("sdk", "sdk", "--db", str(sdk_db), "--token", sdk_token)
+            fastmcp_missing = fastmcp_unavailable() or ""
+            fastmcp_db = work / "fastmcp.db"
+            prepare_sdk_db(fastmcp_db)
+            fastmcp_url = None if fastmcp_missing else servers.start("fastmcp", "fastmcp", "--db", str(fastmcp_db),
+                                                                      "--token", sdk_token)
             nginx = find_nginx()
             ceiling = start_static_nginx(nginx, work / "nginx-static", servers) if nginx else None
             dev.start()
             print(f"dev stack ready after {time.monotonic() - started:.0f} s", flush=True)
-            inputs = setup_section1(dev, echo_url, sdk_url, sdk_token)
+            inputs = dataclasses.replace(setup_section1(dev, echo_url, sdk_url, sdk_token),
+                                         fastmcp_url=fastmcp_url, fastmcp_missing=fastmcp_missing)
             watch = {"gateway": dev.pid("gateway"), "tools": dev.pid("tools"), "auth": dev.pid("auth"),
-                     "echo": servers.pid("echo"), "sdk": servers.pid("sdk")}
+                     "echo": servers.pid("echo"), "sdk": servers.pid("sdk"),
+                     **({"fastmcp": servers.pid("fastmcp")} if fastmcp_url else {})}
             if need_cluster:
                 starter.join(timeout=240)     # do not measure while the cluster is still starting
             results["1"] = e2e.run(gen, inputs, watch, report, rounds=args.rounds, duration=args.duration,

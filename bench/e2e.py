@@ -81,6 +81,8 @@ class Section1Inputs:
     principal: dict[str, Any]
     product_id: int
     sku: str
+    fastmcp_url: str | None = None       # None: fastmcp_missing says why there is no such row
+    fastmcp_missing: str = ""
 
 
 def targets(i: Section1Inputs) -> list[Target]:
@@ -97,11 +99,25 @@ def targets(i: Section1Inputs) -> list[Target]:
         Target("till pat", f"{i.gateway_url}/mcp", read, mcp_headers(i.pat)),
         Target("mcp sdk", f"{i.sdk_url}/mcp", mcp_call(1, "get_product", {"id": 1}),
                mcp_headers(i.sdk_token)),
+        *([Target("fastmcp", f"{i.fastmcp_url}/mcp", mcp_call(1, "get_product", {"id": 1}),
+                  mcp_headers(i.sdk_token))] if i.fastmcp_url else []),
         Target("tools read", f"{i.tools_url}/internal/v1/rpc", rpc("get_product", {"id": i.product_id}),
                internal),
         Target("tools write", f"{i.tools_url}/internal/v1/rpc", rpc("update_inventory", {"sku": i.sku, "set_to": 100}),
                internal),
     ]
+
+
+def fastmcp_rows(samples: dict[str, list[Sample]], inputs: Section1Inputs, report: Report,
+                 row: Callable[..., tuple[float, float]]) -> None:
+    """The third baseline: fastmcp serving the SDK baseline's tool and data (bench/fastmcp_server.py)."""
+    if "fastmcp" not in samples:
+        report.add(Row("1", "e2e JWT vs fastmcp", 0.0, "x", note=f"not measured: {inputs.fastmcp_missing}"))
+        return
+    row("fastmcp", "fastmcp stateless JSON, same tool", note="baseline (c)")
+    x = median_ratio(samples["till jwt"], samples["fastmcp"])
+    report.add(Row("1", "e2e JWT vs fastmcp", x, "x", ratio=x,
+                   baseline=f"fastmcp ({med([s.rps for s in samples['fastmcp']]):,.0f}/s)"))
 
 
 def verify(ts: list[Target]) -> None:
@@ -155,6 +171,7 @@ def run(gen: LoadGen, inputs: Section1Inputs, watch: dict[str, int], report: Rep
         report.add(Row("1", f"tools/call e2e {name.split()[1].upper()} vs MCP SDK", x, "x",
                        baseline=f"mcp sdk ({med([s.rps for s in sdk]):,.0f}/s)", ratio=x,
                        target="≥ 3x", met=x >= 3.0))
+    fastmcp_rows(samples, inputs, report, row)
     row("tools read", "tools internal API, read + audit row", "≥ 1,500/s", lambda r, x: r >= 1500)
     row("tools write", "tools internal API, write + audit row", "≥ 500/s", lambda r, x: r >= 500)
     report.meta["echo_rps"] = echo_rps

@@ -4,10 +4,11 @@
   litestar app on this machine);
 * ``sdk``: the official MCP Python SDK (``mcp``) as a stateless Streamable HTTP server with JSON
   responses, one tool ``get_product`` doing what Till's read path does in-process: a static bearer
-  compare, one SELECT of a product row from SQLite and one INSERT of an audit row, committed.
+  compare, one SELECT of a product row from SQLite and one INSERT of an audit row, committed;
+* ``fastmcp``: the same tool and data on ``fastmcp`` (bench/fastmcp_server.py).
 
 Sockets are bound to port 0 by the parent and handed over as inherited fds (``--fd``), so no port is
-assumed free.  ``python -m bench.servers --role echo|sdk --fd N [--db PATH --token T]``.
+assumed free.  ``python -m bench.servers --role echo|sdk|fastmcp --fd N [--db PATH --token T]``.
 """
 
 from __future__ import annotations
@@ -150,13 +151,17 @@ def start_static_nginx(nginx: str, prefix: Path, servers: Servers) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description="a baseline server of the bench")
-    p.add_argument("--role", choices=["echo", "sdk"], required=True)
+    p.add_argument("--role", choices=["echo", "sdk", "fastmcp"], required=True)
     p.add_argument("--fd", type=int, required=True)
     p.add_argument("--db", default="")
     p.add_argument("--token", default="")
     a = p.parse_args()
     if a.role == "echo":
         serve(build_echo(), a.fd)
+    elif a.role == "fastmcp":
+        from bench.fastmcp_server import build_fastmcp
+
+        serve(build_fastmcp(a.db, a.token), a.fd)
     else:
         from bench.sdk_server import build_sdk
 

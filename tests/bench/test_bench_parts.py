@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import e2e
 from bench.loadgen import LoadGen, Sample, Target
 from bench.profile import top_frames
 from bench.report import Report, Row, median_ratio
@@ -89,3 +90,50 @@ async def test_poster_parses_split_responses_by_content_length() -> None:
     p.data_received(b"cd")
     assert await p.waiter == (200, b"abcd")
     assert post_request("http://127.0.0.1:9", "/mcp", "t", b"{}").endswith(b"Content-Length: 2\r\n\r\n{}")
+
+
+def _inputs(**kw: object) -> e2e.Section1Inputs:
+    return e2e.Section1Inputs(gateway_url="http://g", tools_url="http://t", echo_url="http://e", sdk_url="http://s",
+                              sdk_token="tok", jwt="j", pat="p", internal_token="i", principal={}, product_id=1,
+                              sku="TS-001", **kw)  # type: ignore[arg-type]
+
+
+def test_fastmcp_is_a_target_only_when_it_runs() -> None:
+    assert "fastmcp" not in [t.name for t in e2e.targets(_inputs())]
+    named = {t.name: t for t in e2e.targets(_inputs(fastmcp_url="http://f"))}
+    assert named["fastmcp"].url == "http://f/mcp"
+    assert named["fastmcp"].body == named["mcp sdk"].body          # same tool, same arguments as the SDK row
+
+
+def test_fastmcp_row_is_the_jwt_ratio_or_says_why_it_is_missing() -> None:
+    report = Report()
+    e2e.fastmcp_rows({}, _inputs(fastmcp_missing="fastmcp is not installed"), report, lambda *a, **k: (0.0, 0.0))
+    assert [(r.name, r.note) for r in report.rows] == [("e2e JWT vs fastmcp", "not measured: fastmcp is not installed")]
+    report = Report()
+    shown: list[str] = []
+    samples = {"till jwt": [_sample(300), _sample(200)], "fastmcp": [_sample(100), _sample(100)]}
+    e2e.fastmcp_rows(samples, _inputs(fastmcp_url="http://f"), report,
+                     lambda name, *a, **k: (shown.append(name), (0.0, 0.0))[1])
+    assert shown == ["fastmcp"]
+    (ratio,) = report.rows
+    assert (ratio.name, ratio.value, ratio.unit) == ("e2e JWT vs fastmcp", 2.5, "x")
+
+
+async def test_fastmcp_baseline_builds_and_refuses_a_wrong_bearer(tmp_path: Path) -> None:
+    from bench.fastmcp_server import build_fastmcp, unavailable
+    from bench.servers import prepare_sdk_db
+
+    assert unavailable() is None, unavailable()
+    prepare_sdk_db(tmp_path / "f.db")
+    app = build_fastmcp(str(tmp_path / "f.db"), "right")
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/mcp", "headers": [(b"authorization", b"Bearer wrong")]}
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 401

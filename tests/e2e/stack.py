@@ -112,7 +112,7 @@ async def _mint_all(environ: dict[str, str]) -> dict[str, tuple[str, str]]:
 
 @contextmanager
 def start_stack(*, redis_url: str, auth_database_url: str, tools_database_url: str, workdir: Path,
-                replicas: int = 2) -> Iterator[Stack]:
+                replicas: int = 2, settings: dict[str, str] | None = None) -> Iterator[Stack]:
     config = ClusterConfig(
         redis_url=redis_url,
         redis_namespace=f"till-e2e-{secrets.token_hex(6)}",
@@ -120,7 +120,7 @@ def start_stack(*, redis_url: str, auth_database_url: str, tools_database_url: s
         tools_database_url=tools_database_url,
         workdir=workdir,
         replicas=replicas,
-        settings=dict(STACK_SETTINGS),
+        settings={**STACK_SETTINGS, **(settings or {})},
     )
     with Cluster(config) as cluster:
         stack = Stack(cluster)

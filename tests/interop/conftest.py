@@ -111,6 +111,33 @@ def till_server(request: pytest.FixtureRequest) -> ServerUnderTest:
                            tool_arguments={})
 
 
+@pytest.fixture(scope="module")
+def till_conformance_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                            ) -> Iterator[ServerUnderTest]:
+    """Till for the conformance suite: TILL_INTEROP_MCP_URL's deployment (it must run with
+    TILL_CONFORMANCE_FIXTURES=true), else a stack of its own like ``till_stack`` — two gateway
+    replicas behind nginx — whose gateways serve the suite's fixture pack (conformance_pack.py)."""
+    server = ServerUnderTest.from_environ()
+    if server is not None:
+        yield server
+        return
+    from deploy.cluster import find_nginx
+    from tests.e2e.stack import start_stack
+
+    if find_nginx() is None:
+        unavailable("nginx is not installed (apt-get install -y nginx): the stack's load balancer")
+    redis_url: str = request.getfixturevalue("redis_url")
+    postgres = request.getfixturevalue("postgres")
+    with start_stack(redis_url=redis_url, auth_database_url=postgres.database("conf_auth"),
+                     tools_database_url=postgres.database("conf_tools"),
+                     workdir=tmp_path_factory.mktemp("till-conformance-stack"),
+                     settings={"TILL_CONFORMANCE_FIXTURES": "true"}) as stack:
+        owner = "owner@demo.store"
+        yield ServerUnderTest(name="till", mcp_url=stack.mcp_url, sse_url=stack.sse_url,
+                              token=stack.tokens[owner], oauth=OAuthLogin(owner, stack.demo_password),
+                              tool_name="list_products", tool_arguments={})
+
+
 @pytest.fixture
 def record_cell(record_property: Callable[[str, object], None]) -> compat_report.CellRecorder:
     """Tags the test with its server and cell so the report can place its outcome."""

@@ -2,9 +2,9 @@
 
 Against the reference server (MCP Python SDK, bearer-protected, through ``bearer_proxy``) the
 scenarios that need only plain MCP pass; the others fail for want of the suite's fixture tools,
-resources and prompts, each of which ``conformance.REQUIREMENTS`` names.  Against Till (the session's
-``till_stack`` balancer, or TILL_INTEROP_MCP_URL) every failure must be in conformance-baseline.json
-with a reason, and every entry there must still fail.
+resources and prompts, each of which ``conformance.REQUIREMENTS`` names.  Against Till (a stack of its
+own with the fixture pack on, ``till_conformance_server``, or TILL_INTEROP_MCP_URL) every failure must
+be in conformance-baseline.json with a reason, and every entry there must still fail.
 """
 
 from __future__ import annotations
@@ -100,9 +100,11 @@ async def test_without_the_token_the_suite_reports_the_server_as_failing(
     assert "invalid_token" in run.results["server-initialize"].failures[0]
 
 
-async def test_till_conformance_matches_the_baseline(node22: NodeEnv, till_server: ServerUnderTest,
+async def test_till_conformance_matches_the_baseline(node22: NodeEnv, till_conformance_server: ServerUnderTest,
                                                      tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    """Through the balancer (two gateway replicas) unless TILL_INTEROP_MCP_URL names another Till."""
+    """Through the balancer (two gateway replicas, fixture pack on) unless TILL_INTEROP_MCP_URL names
+    another Till.  A server request's answer lands on either replica: routing it is part of the test."""
+    till_server = till_conformance_server
     run = await run_server_suite(node22, till_server.mcp_url, token=till_server.token, out_dir=tmp_path)
     assert set(run.results) == set(REQUIREMENTS), run.output[-2000:]     # every scenario ran
     assert set(run.passed()) >= PLAIN_MCP | {"logging-set-level"}, {s: run.results[s].failures for s in PLAIN_MCP}

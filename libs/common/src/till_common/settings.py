@@ -80,6 +80,10 @@ CATALOGUE: dict[str, Setting] = {
                                 ("gateway",)),
     "TILL_HEARTBEAT_INTERVAL": Setting("Seconds between SSE heartbeats.", "15", ("gateway",)),
     "TILL_UPSTREAM_TIMEOUT": Setting("Seconds the gateway waits for auth/tools.", "30", ("gateway",)),
+    "TILL_CONFORMANCE_FIXTURES": Setting(
+        "Serve the MCP conformance suite's fixture tools, prompts and resources (test_*, test://) next to "
+        "the store's. Test runs only: refused unless TILL_PUBLIC_URL is a loopback address.",
+        "false", ("gateway",)),
 }
 
 S = TypeVar("S", bound=msgspec.Struct)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 from msgspec import Raw
@@ -18,6 +18,7 @@ from msgspec import Raw
 from till_common.logging import request_id_var
 from till_common.protocol.internal import FORWARDED_METHODS, INVALID_PARAMS
 from till_gateway import jsonrpc, versions
+from till_gateway.exchange import Exchange
 from till_gateway.jsonrpc import (
     ClientResponse,
     Invalid,
@@ -29,14 +30,20 @@ from till_gateway.jsonrpc import (
     Request,
 )
 
+if TYPE_CHECKING:
+    from till_gateway.conformance_pack import ConformancePack
+
 #: Forward one MCP method with its raw params to tools; returns the raw result or raises.
 Forward = Callable[[str, Raw], Awaitable[Raw]]
+#: Route a client's answer to a server request (exchange.py) to whoever waits for it.
+Answer = Callable[[ClientResponse], Awaitable[None]]
 
 CAPABILITIES: Final[dict[str, Any]] = {
     "tools": {"listChanged": False},
     "resources": {"subscribe": False, "listChanged": False},
     "prompts": {"listChanged": False},
     "logging": {},
+    "completions": {},
 }
 LOG_LEVELS: Final = frozenset({"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"})
 INSTRUCTIONS: Final = (
@@ -79,6 +86,8 @@ class Call:
     version: str
     modern: bool = False
     headers: Mapping[str, str] = field(default_factory=dict)   # lowercase names, for the 2026 ladder
+    exchange: Exchange = field(default_factory=Exchange)       # server→client messages during the call
+    answer: Answer | None = None                               # where client responses go
 
 
 @dataclass(frozen=True)
@@ -89,13 +98,20 @@ class ServerInfo:
 
 
 class Dispatcher:
-    def __init__(self, info: ServerInfo | None = None, instructions: str = INSTRUCTIONS) -> None:
+    def __init__(self, info: ServerInfo | None = None, instructions: str = INSTRUCTIONS,
+                 pack: ConformancePack | None = None) -> None:
         self.info = info or ServerInfo()
         self.instructions = instructions
+        self.pack = pack
+        self.capabilities: dict[str, Any] = dict(CAPABILITIES)
 
     async def handle(self, message: Message, call: Call) -> bytes | None:
         """The encoded response to ``message``, or ``None`` when none is due (JSON-RPC 2.0 §4.1)."""
-        if isinstance(message, Notification | ClientResponse):
+        if isinstance(message, ClientResponse):
+            if call.answer is not None:
+                await call.answer(message)
+            return None
+        if isinstance(message, Notification):
             return None
         if isinstance(message, Invalid):
             return jsonrpc.encode_error(message.id, message.error)
@@ -114,11 +130,15 @@ class Dispatcher:
 
     def initialize_result(self, requested: object) -> dict[str, Any]:
         version = versions.negotiate(requested)
-        return {"protocolVersion": version, "capabilities": CAPABILITIES,
+        return {"protocolVersion": version, "capabilities": self.capabilities,
                 "serverInfo": self._server_info(version), "instructions": self.instructions}
 
     async def _handshake_era(self, req: Request, call: Call) -> bytes:
         method = req.method
+        if self.pack is not None:
+            fixture = await self.pack.handle(method, req.params, call.forward, call.exchange)
+            if fixture is not None:
+                return jsonrpc.encode_result_obj(req.id, fixture)
         if method in FORWARDED_METHODS:
             return jsonrpc.encode_result(req.id, await self._forward(method, req.params, call))
         if method == "ping":
@@ -146,7 +166,7 @@ class Dispatcher:
             return Raw(_encoder.encode(result))
 
     def discover_result(self) -> dict[str, Any]:
-        return {"supportedVersions": list(versions.SUPPORTED_VERSIONS), "capabilities": CAPABILITIES,
+        return {"supportedVersions": list(versions.SUPPORTED_VERSIONS), "capabilities": self.capabilities,
                 "serverInfo": self._server_info(versions.MODERN_VERSIONS[-1]),
                 "instructions": self.instructions, "resultType": "complete", "ttlMs": 0,
                 "cacheScope": "private"}
@@ -156,10 +176,15 @@ class Dispatcher:
         versions.check_envelope(req.method, params, call.headers)
         if req.method == "server/discover":
             return jsonrpc.encode_result_obj(req.id, self.discover_result())
-        if req.method not in FORWARDED_METHODS:
+        fixture = None
+        if self.pack is not None:
+            fixture = await self.pack.handle(req.method, req.params, call.forward, call.exchange)
+        if fixture is not None:
+            result: Any = fixture
+        elif req.method not in FORWARDED_METHODS:
             raise MethodNotFound(f"method not found: {req.method[:100]}")
-        raw = await self._forward(req.method, req.params, call)
-        result = _decoder.decode(raw)
+        else:
+            result = _decoder.decode(await self._forward(req.method, req.params, call))
         if not isinstance(result, dict):
             raise jsonrpc.InternalError(request_id_var.get(), "tools answered a non-object result")
         result.setdefault("resultType", "complete")

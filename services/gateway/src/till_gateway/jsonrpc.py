@@ -108,9 +108,11 @@ class Notification:
 
 @dataclass(frozen=True, slots=True)
 class ClientResponse:
-    """A response the client sends back (to a server request); we send none, so it is dropped."""
+    """A response the client sends back to a server request (exchange.py routes it to its waiter)."""
 
     id: Any
+    result: Raw | None = None
+    error: Raw | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +152,8 @@ def _classify(env: _Envelope) -> Message:
         return Invalid(rid, InvalidRequest('"jsonrpc" must be "2.0"'))
     if env.method is UNSET:
         if env.id is not UNSET and (len(env.result) or len(env.error)):
-            return ClientResponse(env.id)
+            return ClientResponse(env.id, env.result if len(env.result) else None,
+                                  env.error if len(env.error) else None)
         return Invalid(rid, InvalidRequest("a request needs a string \"method\""))
     if not isinstance(env.method, str):
         return Invalid(rid, InvalidRequest('"method" must be a string'))

@@ -12,6 +12,7 @@ from till_common.http import InternalClient
 from till_common.jwt import AccessTokenVerifier, JwksCache
 from till_gateway.auth import Authenticator, ProtectedResource
 from till_gateway.background import Background
+from till_gateway.conformance_pack import ConformancePack
 from till_gateway.dispatch import Dispatcher
 from till_gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from till_gateway.revocations import RevocationState
@@ -67,7 +68,7 @@ class Registry:
         self.revocations.listeners.append(lambda: self.hub.close_revoked(self.revocations))
         limiter: RateLimiter = (RedisRateLimiter(self.redis, s.redis_namespace, s.rate_limit_per_minute)
                                 if self.redis is not None else MemoryRateLimiter(s.rate_limit_per_minute))
-        self.dispatcher = Dispatcher()
+        self.dispatcher = Dispatcher(pack=ConformancePack() if s.conformance_fixtures else None)
         self.gate = Gate(s, self.resource, self.authenticator, limiter, self.dispatcher, self.tools_api, self.hub)
         self.background = Background(self.auth_api, self.revocations, self.hub, self.redis, s.redis_namespace)
         self.proxy = AuthProxy(s.auth_url, s.internal_token, s.upstream_timeout)

@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 from till_common.errors import Unavailable
 from till_common.logging import get_logger
 from till_gateway.auth import fingerprint
+from till_gateway.exchange import ServerRequests
 from till_gateway.revocations import Credential, RevocationState
 
 log = get_logger("till.gateway.sessions")
@@ -49,7 +50,16 @@ class Close(msgspec.Struct, tag="close"):
     sid: str
 
 
-ReplicaMessage = Deliver | Close
+class Answer(msgspec.Struct, tag="answer", omit_defaults=True):
+    """Replica → the replica waiting for it: a client's answer to a server request (exchange.py)."""
+
+    id: str
+    owner: str                     # fingerprint of the principal that POSTed the answer
+    result: Raw = Raw()            # empty: absent (msgspec has no ``Raw | None``)
+    error: Raw = Raw()
+
+
+ReplicaMessage = Deliver | Close | Answer
 
 
 class SessionRecord(msgspec.Struct, frozen=True):
@@ -58,6 +68,12 @@ class SessionRecord(msgspec.Struct, frozen=True):
 
 
 _encoder: Final = msgspec.json.Encoder()
+
+
+def _answer_bytes(rid: str, owner: str, result: Raw | None, error: Raw | None) -> bytes:
+    # only the default Raw() instance is omitted: pass the fields that are present, and no others
+    fields: dict[str, Raw] = {k: v for k, v in (("result", result), ("error", error)) if v is not None}
+    return _encoder.encode(Answer(rid, owner, **fields))
 _replica_decoder: Final = msgspec.json.Decoder(ReplicaMessage)
 _record_decoder: Final = msgspec.json.Decoder(SessionRecord)
 
@@ -95,6 +111,7 @@ class SessionHub:
         # With Redis, a session may only be opened while this replica listens on its channel:
         # otherwise a POST via another replica would see no receiver and kill the session.
         self.routable = redis is None
+        self.server_requests = ServerRequests(self.replica_id)
 
     @property
     def channel(self) -> str:
@@ -176,12 +193,32 @@ class SessionHub:
             return False
         return True
 
+    async def answer(self, rid: str, owner: str, result: Raw | None, error: Raw | None) -> bool:
+        """Route a client's answer to the replica whose server request it answers (by the id)."""
+        replica = ServerRequests.replica_of(rid)
+        if replica is None:
+            return False
+        if replica == self.replica_id:
+            return self.server_requests.resolve(rid, owner, result, error)
+        if self.redis is None:
+            return False
+        try:
+            receivers = await self.redis.publish(self.replica_channel(replica),
+                                                 _answer_bytes(rid, owner, result, error))
+        except (RedisError, OSError) as exc:
+            raise Unavailable("session store unavailable", debug=type(exc).__name__) from None
+        return receivers > 0
+
     def receive(self, payload: bytes) -> None:
         """A message published to this replica's channel."""
         try:
             msg = _replica_decoder.decode(payload)
         except msgspec.DecodeError:
             log.warning("unreadable replica message")
+            return
+        if isinstance(msg, Answer):
+            self.server_requests.resolve(msg.id, msg.owner, msg.result if len(msg.result) else None,
+                                         msg.error if len(msg.error) else None)
             return
         session = self.local.get(msg.sid)
         if session is None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+from urllib.parse import urlsplit
+
 import msgspec
 
 from till_common.errors import ConfigError
@@ -21,6 +24,7 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     heartbeat_interval: float = 15.0
     upstream_timeout: float = 30.0
     log_level: str = "info"
+    conformance_fixtures: bool = False  # the conformance suite's fixture pack (conformance_pack.py)
 
     def validate(self) -> None:
         for name in ("public_url", "auth_url", "tools_url"):
@@ -30,8 +34,21 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
             check_url("redis_url", self.redis_url, schemes=("redis", "rediss", "unix"))
         if self.rate_limit_per_minute < 1:
             raise ConfigError("TILL_RATE_LIMIT_PER_MINUTE must be at least 1")
+        if self.conformance_fixtures and not _is_loopback(self.public_url):
+            raise ConfigError("TILL_CONFORMANCE_FIXTURES is for test runs only: it needs a loopback "
+                              "TILL_PUBLIC_URL (127.0.0.1, ::1 or localhost)")
 
     @property
     def origins(self) -> frozenset[str]:
         """The public origin is always allowed; TILL_ALLOWED_ORIGINS adds others."""
         return frozenset({self.public_url, *self.allowed_origins})
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -241,3 +241,24 @@ async def test_in_process_backend_serves_sse_without_redis(gateways: Gateways) -
         assert (await send(gw.url, stream, tok, ping(4))).status_code == 202
         assert json.loads((await stream.next())[1])["id"] == 4
         assert (await send(gw.url, stream, gateways.token(sub="2"), ping(5))).status_code == 404
+
+
+async def test_progress_during_a_call_goes_on_the_session_stream_before_the_response(gateways: Gateways) -> None:
+    """exchange.py over legacy SSE: notifications ride the session's stream (here via another replica's
+    POST); server requests are not offered there, so sampling is a tool error rather than a hang."""
+    a = gateways.start(port=gateways.first_port, TILL_CONFORMANCE_FIXTURES="true")  # type: ignore[attr-defined]
+    b = gateways.start(TILL_CONFORMANCE_FIXTURES="true")  # type: ignore[attr-defined]
+    tok = gateways.token()
+    async with open_stream(a.url, tok) as stream:
+        call = {"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                "params": {"name": "test_tool_with_progress", "arguments": {}, "_meta": {"progressToken": 3}}}
+        assert (await send(b.url, stream, tok, call)).status_code == 202
+        got = [json.loads((await stream.next())[1]) for _ in range(4)]
+        assert [m["params"]["progress"] for m in got[:3]] == [0, 50, 100]
+        assert all(m["params"]["progressToken"] == 3 for m in got[:3])
+        assert got[3]["id"] == 9 and got[3]["result"]["content"]
+        sampling = {"jsonrpc": "2.0", "id": 10, "method": "tools/call",
+                    "params": {"name": "test_sampling", "arguments": {"prompt": "hi"}}}
+        assert (await send(a.url, stream, tok, sampling)).status_code == 202
+        result = json.loads((await stream.next())[1])["result"]
+        assert result["isError"] is True and "cannot send sampling/createMessage" in result["content"][0]["text"]

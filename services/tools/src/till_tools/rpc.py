@@ -14,7 +14,7 @@ from till_common.protocol.internal import (
     ToolsRpcRequest,
     ToolsRpcResponse,
 )
-from till_tools import prompts, resources
+from till_tools import completions, prompts, resources
 from till_tools.call import RpcFault, call_tool
 from till_tools.registry import Registry
 
@@ -42,6 +42,8 @@ async def _dispatch(reg: Registry, who: Principal, method: str, params: dict[str
         return {"prompts": prompts.LIST}
     if method == "prompts/get":
         return prompts.get(params)
+    if method == "completion/complete":
+        return await completions.complete(reg, who, params)
     raise RpcFault(METHOD_NOT_FOUND, f"method {method[:100]!r} is not served by the tools service")
 
 

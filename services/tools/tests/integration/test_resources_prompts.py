@@ -85,3 +85,33 @@ async def test_tl10_injected_text_comes_back_as_data_and_changes_nothing(h) -> N
     assert (await h.sql(select(func.count()).select_from(Product)))[0][0] == count
     assert (await h.sql(select(func.count()).select_from(AuditEntry)))[0][0] == audits + 1   # only the read
     assert msgspec.json.encode((await h.rpc("tools/list", {}))["result"]) == definitions
+
+
+async def test_completion_suggests_this_stores_names_and_ids_within_the_callers_permissions(h) -> None:
+    def ask(ref: dict[str, str], name: str, value: str) -> dict[str, object]:
+        return {"ref": ref, "argument": {"name": name, "value": value}}
+
+    price = {"type": "ref/prompt", "name": "update_product_price"}
+    out = (await h.rpc("completion/complete", ask(price, "product", "classic")))["result"]["completion"]
+    assert "Classic T-Shirt" in out["values"]
+    assert all(v.lower().startswith("classic") for v in out["values"])
+    assert out["hasMore"] is False
+    assert out["total"] == len(out["values"])
+    wild = (await h.rpc("completion/complete", ask(price, "product", "%")))["result"]["completion"]
+    assert wild["values"] == []                                               # LIKE wildcards are literal
+    period = (await h.rpc("completion/complete", ask({"type": "ref/prompt", "name": "top_selling_products"},
+                                                     "period", "last")))["result"]["completion"]
+    assert period["values"] == ["last_7_days", "last_30_days", "last_90_days", "last_month"]
+    pid = h.ok(await h.call("get_product", {"name": "Classic T-Shirt"}))["id"]
+    ids = (await h.rpc("completion/complete", ask({"type": "ref/resource", "uri": "store://products/{id}"},
+                                                  "id", str(pid))))["result"]["completion"]["values"]
+    assert str(pid) in ids
+    assert all(v.startswith(str(pid)) for v in ids)
+    # another store's ids never show; a token without orders:read in its scope gets nothing for order ids
+    theirs = await h.rpc("completion/complete", ask({"type": "ref/resource", "uri": "store://products/{id}"},
+                                                    "id", str(pid)), h.OTHER)
+    assert str(pid) not in theirs["result"]["completion"]["values"]
+    no_scope = await h.rpc("completion/complete", ask({"type": "ref/resource", "uri": "store://orders/{id}"},
+                                                      "id", ""), h.principal("support", scopes=()))
+    assert no_scope["result"]["completion"]["values"] == []
+    assert (await h.rpc("completion/complete", {"ref": {"type": "ref/tool"}}))["error"]["code"] == INVALID_PARAMS

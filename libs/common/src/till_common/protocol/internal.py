@@ -40,7 +40,7 @@ def revocation_channel(namespace: str = "till") -> str:
 
 FORWARDED_METHODS: Final = frozenset({
     "tools/list", "tools/call", "resources/list", "resources/templates/list", "resources/read",
-    "prompts/list", "prompts/get",
+    "prompts/list", "prompts/get", "completion/complete",
 })
 
 # JSON-RPC error codes used across services (SPEC §3).

@@ -22,6 +22,7 @@ from till_common.logging import get_logger
 from till_common.protocol.internal import INSUFFICIENT_SCOPE
 from till_gateway import jsonrpc, versions
 from till_gateway.dispatch import Call, InsufficientScope
+from till_gateway.exchange import Exchange
 from till_gateway.jsonrpc import CodedError, InvalidRequest
 from till_gateway.sessions import LocalSession
 from till_gateway.transports.common import Gate, Headers, HttpError, json_error, read_body, respond
@@ -129,7 +130,14 @@ async def _post(gate: Gate, scope: Scope, receive: Receive, send: Send, headers:
         raise _not_found()          # unknown and someone else's look the same (SS-02)
 
     parsed = jsonrpc.parse(body)
-    call = Call(forward=gate.forwarder(cred), version=versions.LEGACY_SSE_VERSION)
+
+    async def to_stream(data: bytes) -> None:     # notifications during the call go out on the stream
+        await gate.hub.deliver(sid, record, data)
+
+    # No server requests here: SDK clients POST one message at a time and wait for its 202, so the
+    # answer to a server request would queue behind the very call that waits for it.
+    call = Call(forward=gate.forwarder(cred), version=versions.LEGACY_SSE_VERSION,
+                exchange=Exchange(outbound=to_stream))
     responses: list[bytes] = []
     denied: InsufficientScope | None = None
     if parsed.batch:
