@@ -102,7 +102,20 @@ class FaultStack:
         return service_environ(service, self.values)
 
     # --- processes --------------------------------------------------------------------------------
-    def start(self, name: str, port: int | None = None, **extra: str) -> Service:
+    def start_all(self, *names: str) -> list[Service]:
+        """Several services at once (imports dominate start-up), then wait for each."""
+        started = [self.start(name, wait=False) for name in names]
+        for svc in started:
+            self._wait(svc)
+        return started
+
+    def _wait(self, svc: Service) -> None:
+        try:
+            wait_http(svc.url + "/healthz", svc.proc, timeout=60)
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"{exc}\n{svc.output()}") from None
+
+    def start(self, name: str, port: int | None = None, *, wait: bool = True, **extra: str) -> Service:
         """``python -m till_<name>`` on ``port`` (default: the one in its URL setting)."""
         key = {"auth": "TILL_AUTH_URL", "tools": "TILL_TOOLS_URL", "gateway": "TILL_PUBLIC_URL"}[name]
         port = port or int(self.values[key].rsplit(":", 1)[1])
@@ -113,10 +126,8 @@ class FaultStack:
                                     env=env, stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir)
         svc = Service(name, f"http://127.0.0.1:{port}", proc, log)
         self.services[f"{name}-{port}-{proc.pid}"] = svc
-        try:
-            wait_http(svc.url + "/healthz", proc, timeout=60)
-        except (RuntimeError, TimeoutError) as exc:
-            raise RuntimeError(f"{exc}\n{svc.output()}") from None
+        if wait:
+            self._wait(svc)
         return svc
 
     def stop_all(self) -> None:
@@ -141,11 +152,14 @@ class FaultStack:
     async def tools_db(self) -> asyncpg.Connection:
         return await asyncpg.connect(dsn(self.tools_database_url))
 
-    def audit_verify(self, store_id: int = 1) -> subprocess.CompletedProcess[str]:
-        """``till audit verify`` as an operator runs it."""
-        return subprocess.run([sys.executable, "-m", "till_cli.main", "audit", "verify", "--store-id", str(store_id)],
-                              env=self.environ("tools"), cwd=self.workdir, capture_output=True, text=True,
-                              timeout=60, check=False)
+    def audit_verify(self, store_id: int = 1) -> str:
+        """What ``till audit verify --store-id`` checks and prints (its own function, no subprocess):
+        the hash chain of the store's audit rows; raises naming the first bad row."""
+        from till_cli.audit import verify
+
+        (verdict,) = asyncio.run(verify(self.tools_database_url, store_id))
+        assert verdict.ok, f"audit chain of store {store_id} broken at row {verdict.bad_row_id}: {verdict.reason}"
+        return f"store {verdict.store_id}: ok ({verdict.rows} rows)"
 
 
 async def mint_jwt(environ: dict[str, str], email: str, *, audience: str, ttl: int) -> tuple[str, str]:

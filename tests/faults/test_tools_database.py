@@ -26,7 +26,7 @@ import pytest
 
 from tests.faults.harness import FaultStack, product_args, tools_call
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 PAUSE_AT_COMMIT = """
 CREATE FUNCTION ft06_pause() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -109,52 +109,53 @@ def assert_internal_error(response: httpx.Response, request_id: str) -> None:
         assert leak not in response.text, leak
 
 
-@pytest.mark.parametrize("fault", ["connection_killed_at_commit", "audit_insert_fails"])
 def test_ft06_store_database_fault_in_create_product_leaves_nothing_half_written(
-        make_stack: Callable[..., AbstractContextManager[FaultStack]], fault: str) -> None:
+        make_stack: Callable[..., AbstractContextManager[FaultStack]]) -> None:
     with make_stack() as stack:
-        stack.start("auth")
-        stack.start("tools")
-        gw = stack.start("gateway")
+        _, _, gw = stack.start_all("auth", "tools", "gateway")
         token, _ = stack.jwt()
-        title = "FT06 Killed At Commit" if fault == "connection_killed_at_commit" else "FT06 Audit Fails"
-        key = f"ft06-{fault}"
-        args = product_args(title, f"FT06-{fault[:10].upper()}", key)
-        rows_before = asyncio.run(sql(stack, "SELECT count(*) FROM audit_entries WHERE store_id = 1"))[0][0]
-        asyncio.run(execute(stack, PAUSE_AT_COMMIT if fault == "connection_killed_at_commit" else FAIL_AUDIT))
+        for fault in ("connection_killed_at_commit", "audit_insert_fails"):
+            fault_then_retry(stack, gw.url, token, fault)
+        stack.audit_verify()
 
-        if fault == "connection_killed_at_commit":
-            answer: dict[str, httpx.Response] = {}
-            caller = threading.Thread(target=lambda: answer.update(r=tools_call(
-                gw.url, token, "create_product", args, request_id="ft06-first")))
-            caller.start()
-            killed = asyncio.run(kill_when_paused(stack))
-            caller.join(30)
-            first = answer["r"]
-            assert killed > 0
-        else:
-            first = tools_call(gw.url, token, "create_product", args, request_id="ft06-first")
-        assert_internal_error(first, "ft06-first")
-        asyncio.run(execute(stack, REMOVE))
 
-        # nothing of the write survived; the failure itself is on the record, written alone
-        after_fault = asyncio.run(state(stack, title, key))
-        assert (after_fault["products"], after_fault["variants"], after_fault["idempotency"]) == (0, 0, 0)
-        assert after_fault["audit"] == [("failed", "internal error")]
+def fault_then_retry(stack: FaultStack, url: str, token: str, fault: str) -> None:
+    title = "FT06 Killed At Commit" if fault == "connection_killed_at_commit" else "FT06 Audit Fails"
+    key = f"ft06-{fault}"
+    args = product_args(title, f"FT06-{fault[:10].upper()}", key)
+    rows_before = asyncio.run(sql(stack, "SELECT count(*) FROM audit_entries WHERE store_id = 1"))[0][0]
+    asyncio.run(execute(stack, PAUSE_AT_COMMIT if fault == "connection_killed_at_commit" else FAIL_AUDIT))
+    rid = f"ft06-{fault[:5]}-first"
+    if fault == "connection_killed_at_commit":
+        answer: dict[str, httpx.Response] = {}
+        caller = threading.Thread(target=lambda: answer.update(r=tools_call(
+            url, token, "create_product", args, request_id=rid)))
+        caller.start()
+        killed = asyncio.run(kill_when_paused(stack))
+        caller.join(30)
+        first = answer["r"]
+        assert killed > 0
+    else:
+        first = tools_call(url, token, "create_product", args, request_id=rid)
+    assert_internal_error(first, rid)
+    asyncio.run(execute(stack, REMOVE))
 
-        # the client retries with the same key: one product, then the stored answer
-        second = tools_call(gw.url, token, "create_product", args, request_id="ft06-retry")
-        created = second.json()["result"]
-        assert created["isError"] is False, second.text
-        third = tools_call(gw.url, token, "create_product", args, request_id="ft06-replay")
-        replayed = third.json()["result"]["structuredContent"]
-        assert replayed["replayed"] is True
-        assert replayed["id"] == created["structuredContent"]["id"]
-        final = asyncio.run(state(stack, title, key))
-        assert (final["products"], final["variants"], final["idempotency"]) == (1, 1, 1)
-        assert final["audit"] == [("failed", "internal error"), ("success", ""), ("success", "replayed")]
-        rows_after = asyncio.run(sql(stack, "SELECT count(*) FROM audit_entries WHERE store_id = 1"))[0][0]
-        assert rows_after == rows_before + 3          # one row per call, none lost, none extra
-        verified = stack.audit_verify()
-        assert verified.returncode == 0, verified.stdout + verified.stderr
-        assert f"({rows_after} rows)" in verified.stdout
+    # nothing of the write survived; the failure itself is on the record, written alone
+    after_fault = asyncio.run(state(stack, title, key))
+    assert (after_fault["products"], after_fault["variants"], after_fault["idempotency"]) == (0, 0, 0), fault
+    assert after_fault["audit"] == [("failed", "internal error")], fault
+
+    # the client retries with the same key: one product, then the stored answer
+    second = tools_call(url, token, "create_product", args)
+    created = second.json()["result"]
+    assert created["isError"] is False, second.text
+    third = tools_call(url, token, "create_product", args)
+    replayed = third.json()["result"]["structuredContent"]
+    assert replayed["replayed"] is True
+    assert replayed["id"] == created["structuredContent"]["id"]
+    final = asyncio.run(state(stack, title, key))
+    assert (final["products"], final["variants"], final["idempotency"]) == (1, 1, 1), fault
+    assert final["audit"] == [("failed", "internal error"), ("success", ""), ("success", "replayed")], fault
+    rows_after = asyncio.run(sql(stack, "SELECT count(*) FROM audit_entries WHERE store_id = 1"))[0][0]
+    assert rows_after == rows_before + 3          # one row per call, none lost, none extra
+    assert stack.audit_verify().endswith(f"({rows_after} rows)")

@@ -75,6 +75,9 @@ CATALOGUE: dict[str, Setting] = {
                                 ("gateway",)),
     "TILL_HEARTBEAT_INTERVAL": Setting("Seconds between SSE heartbeats.", "15", ("gateway",)),
     "TILL_UPSTREAM_TIMEOUT": Setting("Seconds the gateway waits for auth/tools.", "30", ("gateway",)),
+    "TILL_JWKS_REFRESH_INTERVAL": Setting(
+        "Seconds between the gateway's JWKS refreshes (keep it below TILL_KEY_ACTIVATION_DELAY): a rotated-in "
+        "key is known before it signs, a retired key is dropped.", "300", ("gateway",)),
 }
 
 S = TypeVar("S", bound=msgspec.Struct)
