@@ -174,4 +174,8 @@ class AccessTokenVerifier:
         if c.exp + self.leeway < now:
             raise InvalidToken("token expired")
         if c.iat - self.leeway > now or (c.nbf is not None and c.nbf - self.leeway > now):
-            raise InvalidToken("token not yet valid (check the clocks)")
+            ahead = max(c.iat, c.nbf or 0) - now
+            # the operator's clue (FT-10): by how much the issuer's clock runs ahead of this one
+            raise InvalidToken("token not yet valid (check the clocks)",
+                               debug=f"issued {ahead:.0f} s ahead of this server's clock (leeway "
+                                     f"{self.leeway} s): the issuer's clock and this one differ")
