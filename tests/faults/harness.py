@@ -146,7 +146,13 @@ class FaultStack:
     def jwt(self, email: str = OWNER, *, ttl: int = 3600) -> tuple[str, str]:
         """An access token as auth's token endpoint signs it (auth's key ring and minting, same
         database and key-encryption key), without the OAuth round trip: (token, kid)."""
-        return asyncio.run(mint_jwt(self.environ("auth"), email, audience=self.public_url + "/mcp", ttl=ttl))
+        return self.jwts(1, email, ttl=ttl)[0]
+
+    def jwts(self, n: int, email: str = OWNER, *, ttl: int = 3600, kid: str | None = None) -> list[tuple[str, str]]:
+        """``n`` distinct tokens; with ``kid``, signed by that stored key whatever its state (as
+        whoever holds a retired private key could)."""
+        return asyncio.run(mint_jwts(self.environ("auth"), email, n, audience=self.public_url + "/mcp", ttl=ttl,
+                                     kid=kid))
 
     # --- the tools database ---------------------------------------------------------------------------
     async def tools_db(self) -> asyncpg.Connection:
@@ -162,27 +168,41 @@ class FaultStack:
         return f"store {verdict.store_id}: ok ({verdict.rows} rows)"
 
 
-async def mint_jwt(environ: dict[str, str], email: str, *, audience: str, ttl: int) -> tuple[str, str]:
+async def mint_jwts(environ: dict[str, str], email: str, n: int, *, audience: str, ttl: int,
+                    kid: str | None = None) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+
     from till_auth.oauth import access_token
     from till_auth.oauth.scopes import for_role
     from till_auth.registry import Registry
     from till_auth.settings import AuthSettings
     from till_auth.store import users
+    from till_auth.store.models import SigningKey
     from till_common.settings import load_settings
 
     reg = Registry.build(load_settings(AuthSettings, environ))
     try:
-        key = await reg.keys.signing_key()
+        if kid is None:
+            active = await reg.keys.signing_key()
+            kid, private = active.kid, active.private
+        else:
+            async with reg.sessions() as db:
+                row = await db.scalar(select(SigningKey).where(SigningKey.kid == kid))
+            assert row is not None, kid
+            private = reg.keys.open(row)
         async with reg.sessions() as db:
             user = await users.by_email(db, email)
             member = await users.membership(db, user.id) if user is not None else None
         if user is None or member is None:
             raise LookupError(f"no merchant with email {email!r}")
-        issued = access_token.mint(key=key.private, kid=key.kid, issuer=environ["TILL_PUBLIC_URL"], sub=user.id,
-                                   audience=audience, client_id="fault-tests", scope=for_role(member.role, None),
-                                   store_id=member.store_id, role=member.role, gid="g_faults",
-                                   iat=int(time.time()), ttl=ttl)
-        return issued.token, key.kid
+        out = []
+        for _ in range(n):
+            issued = access_token.mint(key=private, kid=kid, issuer=environ["TILL_PUBLIC_URL"], sub=user.id,
+                                       audience=audience, client_id="fault-tests",
+                                       scope=for_role(member.role, None), store_id=member.store_id,
+                                       role=member.role, gid="g_faults", iat=int(time.time()), ttl=ttl)
+            out.append((issued.token, kid))
+        return out
     finally:
         await reg.close()
 
