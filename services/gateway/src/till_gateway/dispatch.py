@@ -3,7 +3,7 @@
 Framework-free: the transports give a parsed message and a :class:`Call`, and get back the
 encoded response bytes (or ``None`` for notifications and client responses).  The only
 exception that escapes is :class:`InsufficientScope`, which is an HTTP answer (403), not a
-JSON-RPC one.
+JSON-RPC one; anything unexpected becomes ``-32603`` with the correlation id (SC-06).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Final
 import msgspec
 from msgspec import Raw
 
-from till_common.logging import request_id_var
+from till_common.logging import get_logger, request_id_var
 from till_common.protocol.internal import FORWARDED_METHODS
 from till_gateway import jsonrpc, versions
 from till_gateway.jsonrpc import (
@@ -28,6 +28,8 @@ from till_gateway.jsonrpc import (
     Notification,
     Request,
 )
+
+log = get_logger("till.gateway.dispatch")
 
 #: Forward one MCP method with its raw params to tools; returns the raw result or raises.
 Forward = Callable[[str, Raw], Awaitable[Raw]]
@@ -90,6 +92,12 @@ class Dispatcher:
             return await self._handshake_era(message, call)
         except JsonRpcError as exc:
             return jsonrpc.encode_error(message.id, exc)
+        except InsufficientScope:
+            raise
+        except Exception as exc:
+            # SC-06: the log keeps the exception; the client gets the JSON-RPC error and an id to quote
+            log.exception("request failed", method=message.method, error=type(exc).__name__)
+            return jsonrpc.encode_error(message.id, jsonrpc.InternalError(request_id_var.get()))
 
     def _server_info(self, version: str) -> dict[str, str]:
         info = {"name": self.info.name, "version": self.info.version}
