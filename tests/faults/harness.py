@@ -122,7 +122,7 @@ class FaultStack:
         env = service_environ(name, {**self.values, **extra})
         log = self.workdir / f"{name}-{port}-{len(self.services)}.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", f"till_{name}", "--port", str(port)],  # noqa: S603
+            proc = subprocess.Popen([sys.executable, "-m", f"till_{name}", "--port", str(port)],
                                     env=env, stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir)
         svc = Service(name, f"http://127.0.0.1:{port}", proc, log)
         self.services[f"{name}-{port}-{proc.pid}"] = svc

@@ -48,7 +48,8 @@ def test_ft10_gateway_clock_45s_behind_accepts_120s_behind_refuses_with_a_clear_
                 refused = tools_call(gw.url, stack.jwt()[0], "list_products", {"limit": 1})
             assert refused.status_code == 401, refused.text
             challenge = refused.headers["www-authenticate"]
-            assert 'error="invalid_token"' in challenge and "resource_metadata=" in challenge
+            assert 'error="invalid_token"' in challenge
+            assert "resource_metadata=" in challenge
             assert "check the clocks" in refused.json()["error_description"]
             lines = [e for e in logs if e["event"] == "token refused"]
             assert len(lines) == 1, logs

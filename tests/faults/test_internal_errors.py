@@ -26,8 +26,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 LEAK = ('relation "secret_table" does not exist [SQL: SELECT password_hash FROM users WHERE id = $1] '
         'File "/srv/till/services/tools/src/till_tools/call.py", line 12, host db-7.internal.example:5432')
 #: What must never reach a client, whatever the fault.
-FORBIDDEN = ("Traceback", "File \"", "SELECT", "INSERT", "UPDATE ", "[SQL", 'relation "', "does not exist", "sqlalchemy", "asyncpg",
-             "psycopg", "postgres", "5432", "/srv/", "/work/", "site-packages", ".py", "internal.example",
+FORBIDDEN = ("Traceback", "File \"", "SELECT", "INSERT", "UPDATE ", "[SQL", 'relation "', "does not exist",
+             "sqlalchemy", "asyncpg", "psycopg", "postgres", "5432", "/srv/", "/work/", "site-packages", ".py",
+             "internal.example",
              "products_sc06", "oauth_clients", "secret_table", "password_hash", "RuntimeError", "ProgrammingError")
 
 
