@@ -110,8 +110,10 @@ class FaultStack:
         return started
 
     def _wait(self, svc: Service) -> None:
+        # the gateway as a balancer sees it: ready (auth, tools, Redis, revocation feed, JWKS)
+        path = "/readyz" if svc.name == "gateway" else "/healthz"
         try:
-            wait_http(svc.url + "/healthz", svc.proc, timeout=60)
+            wait_http(svc.url + path, svc.proc, timeout=60)
         except (RuntimeError, TimeoutError) as exc:
             raise RuntimeError(f"{exc}\n{svc.output()}") from None
 

@@ -135,8 +135,9 @@ async def rotate_under_load(stack: FaultStack, url: str,
 def test_ft11_keys_rotate_under_load_no_401_or_5xx_then_the_retired_key_is_refused(
         make_stack: Callable[..., AbstractContextManager[FaultStack]]) -> None:
     with make_stack(TILL_KEY_ACTIVATION_DELAY="10", TILL_JWKS_REFRESH_INTERVAL="2") as stack:
-        auth, _, gw = stack.start_all("auth", "tools", "gateway")
+        # the old key signs these before the services start, so every process sees one key ring
         minted = stack.jwts(200)
+        auth, _, gw = stack.start_all("auth", "tools", "gateway")
         old_kid = minted[0][1]
         old = [t for t, _ in minted]
         rows = asyncio.run(audit_rows(stack))

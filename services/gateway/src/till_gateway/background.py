@@ -78,7 +78,8 @@ class Background:
 
     async def _refresh_jwks(self, jwks: JwksCache) -> None:
         while True:
-            await asyncio.sleep(self.jwks_interval)
+            # after a failure, retry within a second: the replica reports not ready until it works
+            await asyncio.sleep(min(1.0, self.jwks_interval) if jwks.failed else self.jwks_interval)
             try:
                 await jwks.refresh()
             except (TillError, ValueError, OSError) as exc:

@@ -90,6 +90,10 @@ class Registry:
             if not self.hub.routable:
                 raise Unavailable("not subscribed to the replica channel")
 
+    async def check_jwks(self) -> None:
+        if self.jwks.failed:
+            raise Unavailable("the last JWKS fetch failed")
+
     async def check_revocations(self) -> None:
         if not self.revocations.synced:
             raise Unavailable("revocation feed not read yet")
