@@ -84,7 +84,7 @@ def test_every_service_reports_health_readiness_and_metrics(stack: dict[str, Ser
         assert headers["content-type"].startswith("text/plain")
         assert b'till_http_requests_total{route="/healthz"' in body
     checks = json.loads(get(stack["gateway"].url + "/readyz")[2])["checks"]
-    assert checks == {"auth": "ok", "tools": "ok", "redis": "ok", "revocations": "ok"}
+    assert checks == {"auth": "ok", "tools": "ok", "redis": "ok", "revocations": "ok", "jwks": "ok"}
 
 
 def test_request_id_is_echoed_and_errors_are_problem_details(stack: dict[str, Service]) -> None:

@@ -20,7 +20,7 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from jwt.algorithms import ECAlgorithm
 
-from till_common.errors import InvalidToken
+from till_common.errors import InvalidToken, TillError, Unavailable
 
 ALGORITHM = "ES256"
 _FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "x5t", "x5t#S256", "crit"})
@@ -82,20 +82,33 @@ def _strict_json(segment: str) -> dict[str, Any]:
 
 
 class JwksCache:
-    """Public keys by ``kid``; refetches on an unknown ``kid`` at most once per interval."""
+    """Public keys by ``kid``; refetches on an unknown ``kid`` at most once per interval.
+
+    A failed fetch does not spend that budget: an unknown ``kid`` is retried after
+    ``retry_interval`` and, until then, is "cannot verify now" (:class:`Unavailable`, 503), not
+    "invalid token" (401) — a gateway whose last fetch hit a restarting auth must not refuse
+    every valid token for the next interval (found by FT-11).
+    """
 
     def __init__(self, fetch: Callable[[], Awaitable[bytes]], *, min_refetch_interval: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 retry_interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._fetch = fetch
         self._interval = min_refetch_interval
+        self._retry = retry_interval
         self._clock = clock
         self._keys: dict[str, EllipticCurvePublicKey] = {}
-        self._last_fetch = float("-inf")
+        self._last_attempt = float("-inf")
+        self._failed = False
         self._lock = asyncio.Lock()
 
     @property
     def kids(self) -> frozenset[str]:
         return frozenset(self._keys)
+
+    @property
+    def failed(self) -> bool:
+        """The last fetch failed (the cached keys, if any, are still used)."""
+        return self._failed
 
     def load(self, jwks: bytes) -> None:
         keys: dict[str, EllipticCurvePublicKey] = {}
@@ -110,8 +123,17 @@ class JwksCache:
         self._keys = keys
 
     async def refresh(self) -> None:
-        self._last_fetch = self._clock()
-        self.load(await self._fetch())
+        """Fetch and load; on any failure the cached keys stay and :class:`Unavailable` is raised."""
+        self._last_attempt = self._clock()
+        self._failed = True
+        try:
+            body = await self._fetch()
+            self.load(body)
+        except Unavailable:
+            raise
+        except (TillError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise Unavailable("signing keys unavailable", debug=f"{type(exc).__name__}: {exc}") from None
+        self._failed = False
 
     async def get(self, kid: str) -> EllipticCurvePublicKey | None:
         key = self._keys.get(kid)
@@ -119,9 +141,13 @@ class JwksCache:
             return key
         async with self._lock:
             key = self._keys.get(kid)
-            if key is None and self._clock() - self._last_fetch >= self._interval:
-                await self.refresh()
-                key = self._keys.get(kid)
+            if key is None:
+                since = self._clock() - self._last_attempt
+                if since >= (self._retry if self._failed else self._interval):
+                    await self.refresh()
+                    key = self._keys.get(kid)
+                elif self._failed:
+                    raise Unavailable("signing keys unavailable; retry", debug=f"kid={kid!r}")
         return key
 
 
@@ -175,4 +201,8 @@ class AccessTokenVerifier:
         if c.exp + self.leeway < now:
             raise InvalidToken("token expired")
         if c.iat - self.leeway > now or (c.nbf is not None and c.nbf - self.leeway > now):
-            raise InvalidToken("token not yet valid (check the clocks)")
+            ahead = max(c.iat, c.nbf or 0) - now
+            # the operator's clue (FT-10): by how much the issuer's clock runs ahead of this one
+            raise InvalidToken("token not yet valid (check the clocks)",
+                               debug=f"issued {ahead:.0f} s ahead of this server's clock (leeway "
+                                     f"{self.leeway} s): the issuer's clock and this one differ")

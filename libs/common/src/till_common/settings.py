@@ -84,6 +84,9 @@ CATALOGUE: dict[str, Setting] = {
         "Serve the MCP conformance suite's fixture tools, prompts and resources (test_*, test://) next to "
         "the store's. Test runs only: refused unless TILL_PUBLIC_URL is a loopback address.",
         "false", ("gateway",)),
+    "TILL_JWKS_REFRESH_INTERVAL": Setting(
+        "Seconds between the gateway's JWKS refreshes (keep it below TILL_KEY_ACTIVATION_DELAY): a rotated-in "
+        "key is known before it signs, a retired key is dropped.", "300", ("gateway",)),
 }
 
 S = TypeVar("S", bound=msgspec.Struct)

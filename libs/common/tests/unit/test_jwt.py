@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm
 
-from till_common.errors import InvalidToken
+from till_common.errors import InvalidToken, Unavailable
 from till_common.jwt import AccessTokenVerifier, JwksCache, canonical_resource
 
 ISS = "https://till.example"
@@ -228,3 +228,26 @@ def test_jwks_with_private_members_is_ignored() -> None:
 ])
 def test_canonical_resource(given: str, canonical: str) -> None:
     assert canonical_resource(given) == canonical
+
+
+async def test_ft11_a_failed_jwks_fetch_is_503_for_a_moment_never_401_for_the_whole_interval() -> None:
+    """Auth restarting while the gateway fetched: the next valid token is "cannot verify now"
+    (Unavailable → 503), and a second later the refetch is allowed and succeeds."""
+    now = [1000.0]
+    body: list[bytes | None] = [None]
+
+    async def fetch() -> bytes:
+        if body[0] is None:
+            raise Unavailable("auth is restarting")
+        return body[0]
+
+    v = AccessTokenVerifier(JwksCache(fetch, min_refetch_interval=10, retry_interval=1, clock=lambda: now[0]),
+                            issuer=ISS, audiences=[AUD])
+    with pytest.raises(Unavailable):
+        await v.verify(sign(claims()))             # the fetch itself fails
+    body[0] = jwks_of(("k1", KEY))                 # auth is back
+    now[0] += 0.5
+    with pytest.raises(Unavailable):
+        await v.verify(sign(claims()))             # inside the retry pause: 503, not 401
+    now[0] += 0.6
+    await v.verify(sign(claims()))                 # 1.1 s after the failure: refetched, verified

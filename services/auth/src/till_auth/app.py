@@ -18,7 +18,7 @@ from till_auth.oauth.errors import OAuthError
 from till_auth.registry import Registry
 from till_auth.settings import AuthSettings
 from till_auth.web import internal, oauth, pages, pat, registration
-from till_auth.web.errors import oauth_error_handler, page_error_handler
+from till_auth.web.errors import oauth_error_handler, page_error_handler, unexpected_error_handler
 from till_common.integrations.litestar import (
     EXCEPTION_HANDLERS,
     Metrics,
@@ -52,7 +52,8 @@ def create_app(settings: AuthSettings, registry: Registry | None = None, *, back
         route_handlers=[*health_handlers(metrics, checks), *oauth.HANDLERS, *registration.HANDLERS, *pages.HANDLERS,
                         *pat.HANDLERS, *internal.HANDLERS, AdminController],
         middleware=[observability_middleware(metrics)],
-        exception_handlers={**EXCEPTION_HANDLERS, OAuthError: oauth_error_handler, PageError: page_error_handler},
+        exception_handlers={**EXCEPTION_HANDLERS, OAuthError: oauth_error_handler, PageError: page_error_handler,
+                            Exception: unexpected_error_handler},
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="Till auth admin API", version="1", path="/admin/v1/schema",
                                      components=SECURITY_COMPONENTS),

@@ -68,7 +68,7 @@ def create_app(settings: GatewaySettings, registry: Registry | None = None) -> L
             await reg.close()
 
     checks: dict[str, ReadinessCheck] = {"auth": reg.check_auth, "tools": reg.check_tools,
-                                         "revocations": reg.check_revocations}
+                                         "revocations": reg.check_revocations, "jwks": reg.check_jwks}
     if reg.redis is not None:
         checks["redis"] = reg.check_redis
 

@@ -1,8 +1,11 @@
-"""Background work of a replica: the revocation feed poll and the Redis subscription.
+"""Background work of a replica: the revocation feed poll, the JWKS refresh, the Redis subscription.
 
 One pub/sub connection carries both channels: ``revocation_channel(ns)`` (auth's pushes) and
 ``<ns>:replica:<id>`` (SSE responses for streams this replica holds).  The feed is read whole
 at start and polled every 10 s, so a missed push is applied within 15 s at worst (SPEC §4).
+JWKS is refreshed every ``TILL_JWKS_REFRESH_INTERVAL``: without it a key auth retired (after a
+rotation) stayed trusted for the life of the process, since only an unknown ``kid`` refetched.
+A failed refresh keeps the cached keys, so JWT calls go on while auth is down (FT-08).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from till_common.errors import TillError
+from till_common.jwt import JwksCache
 from till_common.logging import get_logger
 from till_common.protocol.internal import RevocationEvent, revocation_channel
 from till_gateway.revocations import RevocationState
@@ -28,19 +32,24 @@ _event_decoder = msgspec.json.Decoder(RevocationEvent)
 
 class Background:
     def __init__(self, auth: Auth, state: RevocationState, hub: SessionHub, redis: Redis | None,
-                 namespace: str, poll_interval: float = 10.0) -> None:
+                 namespace: str, poll_interval: float = 10.0, jwks: JwksCache | None = None,
+                 jwks_interval: float = 300.0) -> None:
         self.auth = auth
         self.state = state
         self.hub = hub
         self.redis = redis
         self.revocation_channel = revocation_channel(namespace)
         self.poll_interval = poll_interval
+        self.jwks = jwks
+        self.jwks_interval = jwks_interval
         self.subscribed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
 
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._poll(), name="revocation-feed"))
+        if self.jwks is not None:
+            self._tasks.append(asyncio.create_task(self._refresh_jwks(self.jwks), name="jwks-refresh"))
         if self.redis is not None:
             self._tasks.append(asyncio.create_task(self._listen(), name="redis-subscription"))
         else:
@@ -66,6 +75,17 @@ class Background:
             # Until the first full read succeeds, retry quickly: tokens revoked before start matter.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval if self.state.synced else 1.0)
+
+    async def _refresh_jwks(self, jwks: JwksCache) -> None:
+        while True:
+            # after a failure, retry within a second: the replica reports not ready until it works
+            await asyncio.sleep(min(1.0, self.jwks_interval) if jwks.failed else self.jwks_interval)
+            try:
+                await jwks.refresh()
+            except (TillError, ValueError, OSError) as exc:
+                log.warning("JWKS refresh failed; keeping the cached keys", error=type(exc).__name__)
+            except Exception:
+                log.exception("JWKS refresh failed; keeping the cached keys")
 
     def _on_message(self, message: dict[str, Any]) -> None:
         channel = message["channel"]

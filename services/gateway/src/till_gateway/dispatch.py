@@ -3,7 +3,7 @@
 Framework-free: the transports give a parsed message and a :class:`Call`, and get back the
 encoded response bytes (or ``None`` for notifications and client responses).  The only
 exception that escapes is :class:`InsufficientScope`, which is an HTTP answer (403), not a
-JSON-RPC one.
+JSON-RPC one; anything unexpected becomes ``-32603`` with the correlation id (SC-06).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 from msgspec import Raw
 
-from till_common.logging import request_id_var
+from till_common.logging import get_logger, request_id_var
 from till_common.protocol.internal import FORWARDED_METHODS, INVALID_PARAMS
 from till_gateway import jsonrpc, versions
 from till_gateway.exchange import Exchange
@@ -32,6 +32,8 @@ from till_gateway.jsonrpc import (
 
 if TYPE_CHECKING:
     from till_gateway.conformance_pack import ConformancePack
+
+log = get_logger("till.gateway.dispatch")
 
 #: Forward one MCP method with its raw params to tools; returns the raw result or raises.
 Forward = Callable[[str, Raw], Awaitable[Raw]]
@@ -121,6 +123,12 @@ class Dispatcher:
             return await self._handshake_era(message, call)
         except JsonRpcError as exc:
             return jsonrpc.encode_error(message.id, exc)
+        except InsufficientScope:
+            raise
+        except Exception as exc:
+            # SC-06: the log keeps the exception; the client gets the JSON-RPC error and an id to quote
+            log.exception("request failed", method=message.method, error=type(exc).__name__)
+            return jsonrpc.encode_error(message.id, jsonrpc.InternalError(request_id_var.get()))
 
     def _server_info(self, version: str) -> dict[str, str]:
         info = {"name": self.info.name, "version": self.info.version}

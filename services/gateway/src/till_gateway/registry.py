@@ -70,7 +70,8 @@ class Registry:
                                 if self.redis is not None else MemoryRateLimiter(s.rate_limit_per_minute))
         self.dispatcher = Dispatcher(pack=ConformancePack() if s.conformance_fixtures else None)
         self.gate = Gate(s, self.resource, self.authenticator, limiter, self.dispatcher, self.tools_api, self.hub)
-        self.background = Background(self.auth_api, self.revocations, self.hub, self.redis, s.redis_namespace)
+        self.background = Background(self.auth_api, self.revocations, self.hub, self.redis, s.redis_namespace,
+                                     jwks=self.jwks, jwks_interval=s.jwks_refresh_interval)
         self.proxy = AuthProxy(s.auth_url, s.internal_token, s.upstream_timeout)
 
     async def _upstream_ok(self, client: InternalClient) -> None:
@@ -89,6 +90,10 @@ class Registry:
             await self.redis.ping()
             if not self.hub.routable:
                 raise Unavailable("not subscribed to the replica channel")
+
+    async def check_jwks(self) -> None:
+        if self.jwks.failed:
+            raise Unavailable("the last JWKS fetch failed")
 
     async def check_revocations(self) -> None:
         if not self.revocations.synced:

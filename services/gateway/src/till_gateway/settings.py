@@ -23,6 +23,9 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     session_ttl: int = 60
     heartbeat_interval: float = 15.0
     upstream_timeout: float = 30.0
+    # below TILL_KEY_ACTIVATION_DELAY (600), so a rotated-in key is known before it signs; a
+    # retired key is forgotten within this time (FT-11)
+    jwks_refresh_interval: float = 300.0
     log_level: str = "info"
     conformance_fixtures: bool = False  # the conformance suite's fixture pack (conformance_pack.py)
 
@@ -32,6 +35,8 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
         require_secret("internal_token", self.internal_token)
         if self.redis_url is not None:
             check_url("redis_url", self.redis_url, schemes=("redis", "rediss", "unix"))
+        if not 1 <= self.jwks_refresh_interval <= 3600:
+            raise ConfigError("TILL_JWKS_REFRESH_INTERVAL must be between 1 and 3600 seconds")
         if self.rate_limit_per_minute < 1:
             raise ConfigError("TILL_RATE_LIMIT_PER_MINUTE must be at least 1")
         if self.conformance_fixtures and not _is_loopback(self.public_url):

@@ -8,9 +8,10 @@ import msgspec
 from litestar import Request, Response
 
 from till_auth.oauth.authorize import PageError
-from till_auth.oauth.errors import InvalidBearer, InvalidClient, OAuthError, TooManyRequests
+from till_auth.oauth.errors import InvalidBearer, InvalidClient, OAuthError, ServerError, TooManyRequests
 from till_auth.web.html import render
-from till_common.logging import get_logger
+from till_common.integrations.litestar import internal_error_handler
+from till_common.logging import get_logger, request_id_var
 
 log = get_logger("till.auth")
 
@@ -31,15 +32,30 @@ def oauth_error(exc: OAuthError) -> Response[bytes]:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     elif isinstance(exc, TooManyRequests):
         headers["Retry-After"] = str(exc.retry_after)
+    body: dict[str, str] = exc.body()
     if exc.status >= 500:
         log.error("oauth request failed", error=exc.error, debug=exc.debug)
+        body["request_id"] = request_id_var.get()       # the correlation id to quote (SC-06)
     elif exc.debug:
         log.info("oauth request refused", error=exc.error, debug=exc.debug)
-    return oauth_json(exc.body(), exc.status, headers)
+    return oauth_json(body, exc.status, headers)
 
 
 def oauth_error_handler(_: Request[Any, Any, Any], exc: OAuthError) -> Response[bytes]:
     return oauth_error(exc)
+
+
+#: Endpoints whose clients read RFC 6749 §5.2 / RFC 7591 §3.2.2 JSON errors (authorize is a page).
+_OAUTH_JSON_PREFIXES = ("/mcp/oauth/register", "/mcp/oauth/token", "/mcp/oauth/revoke", "/mcp/token")
+
+
+def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """An unexpected failure (SC-06): OAuth JSON ``server_error`` on the OAuth endpoints, problem
+    details elsewhere; the client gets the request id, the log gets the exception."""
+    if not request.url.path.startswith(_OAUTH_JSON_PREFIXES):
+        return internal_error_handler(request, exc)
+    log.exception("unhandled error", error=type(exc).__name__)
+    return oauth_error(ServerError("internal error; quote the request_id when reporting it"))
 
 
 def page_error(exc: PageError, status: int = 400) -> Response[bytes]:

@@ -3,6 +3,8 @@
 Method, path, query, body, cookies and Authorization pass unchanged (auth needs them).  Client
 ``X-Forwarded-*``, ``Forwarded`` and ``X-Till-*`` are dropped; the gateway adds its own
 ``X-Forwarded-For/Proto/Host`` and ``X-Till-Gateway: <internal token>`` so auth can trust them.
+``X-Request-Id`` is the gateway's (the one it logs and answers with), both ways: auth logs under
+the same id and the client sees one id, not two (SC-06).
 ``/admin/*`` and ``/internal/*`` are never routed here (GW-11).
 """
 
@@ -13,7 +15,7 @@ from typing import Final
 import aiohttp
 from litestar.types import Receive, Scope, Send
 
-from till_common.logging import get_logger
+from till_common.logging import get_logger, request_id_var
 from till_gateway.transports.common import Headers, HttpError, json_error, read_body, respond
 
 log = get_logger("till.gateway.proxy")
@@ -24,8 +26,9 @@ PREFIX_PATHS: Final = ("/mcp/oauth", "/settings")
 _HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                                 "trailer", "transfer-encoding", "upgrade", "host", "content-length",
                                 "forwarded"})
+_OWN: Final = frozenset({"x-real-ip", "x-request-id"})      # set by the gateway, never passed on
 _RESPONSE_DROP: Final = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade",
-                                   "trailer", "proxy-authenticate"})
+                                   "trailer", "proxy-authenticate", "x-request-id"})
 
 
 class AuthProxy:
@@ -51,7 +54,7 @@ class AuthProxy:
     def upstream_headers(self, scope: Scope, headers: Headers) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         for name, value in headers.items():      # repeated headers (cookies) survive
-            if name in _HOP_BY_HOP or name.startswith(("x-forwarded-", "x-till-")) or name == "x-real-ip":
+            if name in _HOP_BY_HOP or name.startswith(("x-forwarded-", "x-till-")) or name in _OWN:
                 continue
             out.append((name, value))
         client = scope.get("client")
@@ -59,6 +62,7 @@ class AuthProxy:
         out.append(("x-forwarded-proto", scope.get("scheme", "http")))
         out.append(("x-forwarded-host", headers.get("host") or ""))
         out.append(("x-till-gateway", self._token))
+        out.append(("x-request-id", request_id_var.get()))
         return out
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
