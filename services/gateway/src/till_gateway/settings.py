@@ -19,6 +19,7 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_per_minute: int = 600
     session_ttl: int = 60
     heartbeat_interval: float = 15.0
+    sse_sessions_per_principal: int = 100
     upstream_timeout: float = 30.0
     log_level: str = "info"
 
@@ -30,6 +31,10 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
             check_url("redis_url", self.redis_url, schemes=("redis", "rediss", "unix"))
         if self.rate_limit_per_minute < 1:
             raise ConfigError("TILL_RATE_LIMIT_PER_MINUTE must be at least 1")
+        if self.sse_sessions_per_principal < 1:
+            raise ConfigError("TILL_SSE_SESSIONS_PER_PRINCIPAL must be at least 1")
+        if self.session_ttl < 2 or self.heartbeat_interval <= 0:
+            raise ConfigError("TILL_SESSION_TTL must be at least 2 and TILL_HEARTBEAT_INTERVAL positive")
 
     @property
     def origins(self) -> frozenset[str]:
