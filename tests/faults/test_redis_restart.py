@@ -28,7 +28,7 @@ import pytest
 from tests.support import PrivateRedis, Service, free_port, private_redis
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "services" / "gateway" / "tests"))
-from gw_upstream import Upstream, gateway_env  # noqa: E402
+from gw_upstream import Upstream, gateway_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis, pytest.mark.timeout(180)]
 
@@ -92,7 +92,8 @@ async def round_trip(http: httpx.AsyncClient, post_url: str, stream: Stream, tok
     r = await http.post(post_url + stream.endpoint, json=ping(i), headers={"Authorization": f"Bearer {token}"})
     assert (r.status_code, r.content) == (202, b""), r.text
     kind, data = await asyncio.wait_for(stream.events.get(), 10)
-    assert kind == "message" and json.loads(data)["id"] == i
+    assert kind == "message"
+    assert json.loads(data)["id"] == i
 
 
 async def test_ft03_redis_restart_with_data_loss_under_load(
