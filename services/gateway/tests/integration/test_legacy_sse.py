@@ -269,3 +269,19 @@ async def test_in_process_backend_serves_sse_without_redis(gateways: Gateways) -
         assert (await send(gw.url, stream, tok, ping(4))).status_code == 202
         assert json.loads((await stream.next())[1])["id"] == 4
         assert (await send(gw.url, stream, gateways.token(sub="2"), ping(5))).status_code == 404
+
+
+async def test_sessions_per_principal_over_the_cap_is_429_across_replicas(gateways: Gateways) -> None:
+    """D306: TILL_SSE_SESSIONS_PER_PRINCIPAL counts a user-and-store's streams on every replica."""
+    a = gateways.start(port=gateways.first_port, TILL_SSE_SESSIONS_PER_PRINCIPAL="2")  # type: ignore[attr-defined]
+    b = gateways.start(TILL_SSE_SESSIONS_PER_PRINCIPAL="2")
+    tok = gateways.token()
+    async with open_stream(a.url, tok), open_stream(b.url, tok):
+        over = httpx.get(b.url + "/mcp/sse", headers={"Authorization": f"Bearer {tok}"}, timeout=10)
+        assert over.status_code == 429
+        assert over.json()["error"] == "too_many_sessions"
+        assert int(over.headers["retry-after"]) >= 1
+        async with open_stream(a.url, gateways.token(sub="2")):     # another principal is not counted
+            pass
+    async with open_stream(b.url, tok):                              # closing frees the places at once
+        pass
