@@ -7,6 +7,7 @@ named ``conftest`` (nested conftests shadow that name).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
@@ -181,3 +182,66 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+# --- a private Redis (fault tests restart or kill it; never the shared 6379) ---------------------
+
+@dataclass
+class PrivateRedis:
+    """A ``redis-server`` of one test on its own free loopback port, without persistence, so that a
+    restart loses every key (FT-03).  Stopped by its PID only."""
+
+    port: int
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 15) -> None:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            unavailable("redis-server is not installed (apt-get install -y redis-server)")
+        assert exe is not None
+        log = (self.workdir / f"redis-{self.port}.log").open("ab")
+        self.proc = subprocess.Popen([exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", str(self.workdir), "--protected-mode", "no"],
+                                     stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server on port {self.port} exited with {self.proc.returncode}")
+            try:
+                with closing(socket.create_connection(("127.0.0.1", self.port), timeout=1)) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"redis-server on port {self.port} not answering after {timeout}s")
+
+    def kill(self) -> None:
+        """SIGKILL: every key is lost (no persistence), every client connection drops."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+    def restart(self, down_for: float = 0.0) -> None:
+        self.kill()
+        time.sleep(down_for)
+        self.start()
+
+
+@contextlib.contextmanager
+def private_redis(workdir: Path, port: int | None = None) -> Iterator[PrivateRedis]:
+    """Start a throwaway redis-server (see :class:`PrivateRedis`); killed on exit."""
+    server = PrivateRedis(port or free_port(), workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

@@ -79,6 +79,9 @@ CATALOGUE: dict[str, Setting] = {
     "TILL_SESSION_TTL": Setting("Seconds a legacy SSE session lives without a heartbeat.", "60",
                                 ("gateway",)),
     "TILL_HEARTBEAT_INTERVAL": Setting("Seconds between SSE heartbeats.", "15", ("gateway",)),
+    "TILL_SSE_SESSIONS_PER_PRINCIPAL": Setting(
+        "Open legacy SSE streams allowed per user and store, across replicas; one more → 429.", "100",
+        ("gateway",)),
     "TILL_UPSTREAM_TIMEOUT": Setting("Seconds the gateway waits for auth/tools.", "30", ("gateway",)),
     "TILL_CONFORMANCE_FIXTURES": Setting(
         "Serve the MCP conformance suite's fixture tools, prompts and resources (test_*, test://) next to "

@@ -50,6 +50,7 @@ class Background:
         self._tasks.append(asyncio.create_task(self._poll(), name="revocation-feed"))
         if self.jwks is not None:
             self._tasks.append(asyncio.create_task(self._refresh_jwks(self.jwks), name="jwks-refresh"))
+        self._tasks.append(asyncio.create_task(self.hub.maintain(), name="sse-sessions"))
         if self.redis is not None:
             self._tasks.append(asyncio.create_task(self._listen(), name="redis-subscription"))
         else:
@@ -109,6 +110,7 @@ class Background:
                 await pubsub.subscribe(self.revocation_channel, self.hub.channel)
                 self.subscribed.set()
                 self.hub.routable = True
+                await self.hub.beat()
                 self._wake.set()          # pushes may have been missed while disconnected: read the feed
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=30.0)

@@ -64,7 +64,8 @@ class Registry:
         self.jwks = JwksCache(self.auth_api.jwks)
         verifier = AccessTokenVerifier(self.jwks, issuer=s.public_url, audiences=self.resource.audiences)
         self.authenticator = Authenticator(verifier, self.auth_api.introspect, self.revocations)
-        self.hub = SessionHub(self.redis, s.redis_namespace, s.session_ttl)
+        self.hub = SessionHub(self.redis, s.redis_namespace, s.session_ttl, heartbeat=s.heartbeat_interval,
+                              per_principal=s.sse_sessions_per_principal)
         self.revocations.listeners.append(lambda: self.hub.close_revoked(self.revocations))
         limiter: RateLimiter = (RedisRateLimiter(self.redis, s.redis_namespace, s.rate_limit_per_minute)
                                 if self.redis is not None else MemoryRateLimiter(s.rate_limit_per_minute))

@@ -22,6 +22,7 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_per_minute: int = 600
     session_ttl: int = 60
     heartbeat_interval: float = 15.0
+    sse_sessions_per_principal: int = 100
     upstream_timeout: float = 30.0
     # below TILL_KEY_ACTIVATION_DELAY (600), so a rotated-in key is known before it signs; a
     # retired key is forgotten within this time (FT-11)
@@ -42,6 +43,10 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
         if self.conformance_fixtures and not _is_loopback(self.public_url):
             raise ConfigError("TILL_CONFORMANCE_FIXTURES is for test runs only: it needs a loopback "
                               "TILL_PUBLIC_URL (127.0.0.1, ::1 or localhost)")
+        if self.sse_sessions_per_principal < 1:
+            raise ConfigError("TILL_SSE_SESSIONS_PER_PRINCIPAL must be at least 1")
+        if self.session_ttl < 2 or self.heartbeat_interval <= 0:
+            raise ConfigError("TILL_SESSION_TTL must be at least 2 and TILL_HEARTBEAT_INTERVAL positive")
 
     @property
     def origins(self) -> frozenset[str]:

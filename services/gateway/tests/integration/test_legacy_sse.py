@@ -121,6 +121,28 @@ async def test_ss07_stream_on_a_posts_on_b_in_order_on_the_right_stream(gateways
         assert s2.events.empty()
 
 
+async def test_ss07_a_stream_busy_for_longer_than_the_session_ttl_keeps_its_session(
+        gateways: Gateways, redis_url: str, redis_namespace: str) -> None:
+    """Issue #6's root cause, forced: the owner refreshed a session's key only when its stream had been
+    idle for a heartbeat tick, so a stream answering a POST more often than that lost its key after
+    TILL_SESSION_TTL (6 s here) and the next POST was 404 "no such session".  Under load the 100 POSTs
+    of the test above took longer than 6 s.  Here POSTs come every 0.2 s for 1.5 x the TTL."""
+    a = gateways.start(port=gateways.first_port)  # type: ignore[attr-defined]
+    b = gateways.start()
+    tok = gateways.token()
+    r = redis.Redis.from_url(redis_url)
+    async with open_stream(a.url, tok) as stream, httpx.AsyncClient(timeout=10) as http:
+        started, i = time.monotonic(), 0
+        while time.monotonic() - started < 9:
+            resp = await http.post(b.url + stream.endpoint, json=ping(i), headers={"Authorization": f"Bearer {tok}"})
+            assert (resp.status_code, resp.content) == (202, b""), (round(time.monotonic() - started, 1), resp.text)
+            assert json.loads((await stream.next())[1])["id"] == i
+            i += 1
+            await asyncio.sleep(0.2)
+        assert r.ttl(f"{redis_namespace}:sse:{stream.session_id}") > 2
+    assert i > 30
+
+
 async def test_ss02_another_principals_session_is_404_like_an_unknown_one(gateways: Gateways) -> None:
     a = gateways.start(port=gateways.first_port)  # type: ignore[attr-defined]
     b = gateways.start()
@@ -201,11 +223,17 @@ async def test_ft01_replica_killed_reconnect_elsewhere_and_old_session_is_404(ga
         a.proc.send_signal(signal.SIGKILL)
         a.proc.wait(10)
         await asyncio.wait_for(stream.ended.wait(), 10)
+    killed = time.monotonic()
     async with open_stream(b.url, tok) as fresh:
         assert (await send(b.url, fresh, tok, ping(1))).status_code == 202
         assert json.loads((await fresh.next())[1])["id"] == 1
-    # never 202 into nothing: the dead owner has no subscriber, so the POST is 404 at once
-    assert (await send(b.url, old, tok, ping(2))).status_code == 404
+    # never 202 into nothing: while the dead owner's liveness key lasts (≤ 5 s) a POST with no
+    # subscriber is retried, then 503; after it, 404 and the session is deleted — within the TTL (6 s)
+    statuses = []
+    while (status := (await send(b.url, old, tok, ping(2))).status_code) != 404:
+        statuses.append(status)
+        assert time.monotonic() - killed < 6, statuses
+    assert set(statuses) <= {503}, statuses
     assert redis.Redis.from_url(redis_url).get(f"{redis_namespace}:sse:{old.split('=')[1]}") is None
 
 
@@ -262,3 +290,19 @@ async def test_progress_during_a_call_goes_on_the_session_stream_before_the_resp
         assert (await send(a.url, stream, tok, sampling)).status_code == 202
         result = json.loads((await stream.next())[1])["result"]
         assert result["isError"] is True and "cannot send sampling/createMessage" in result["content"][0]["text"]
+
+
+async def test_sessions_per_principal_over_the_cap_is_429_across_replicas(gateways: Gateways) -> None:
+    """D306: TILL_SSE_SESSIONS_PER_PRINCIPAL counts a user-and-store's streams on every replica."""
+    a = gateways.start(port=gateways.first_port, TILL_SSE_SESSIONS_PER_PRINCIPAL="2")  # type: ignore[attr-defined]
+    b = gateways.start(TILL_SSE_SESSIONS_PER_PRINCIPAL="2")
+    tok = gateways.token()
+    async with open_stream(a.url, tok), open_stream(b.url, tok):
+        over = httpx.get(b.url + "/mcp/sse", headers={"Authorization": f"Bearer {tok}"}, timeout=10)
+        assert over.status_code == 429
+        assert over.json()["error"] == "too_many_sessions"
+        assert int(over.headers["retry-after"]) >= 1
+        async with open_stream(a.url, gateways.token(sub="2")):     # another principal is not counted
+            pass
+    async with open_stream(b.url, tok):                              # closing frees the places at once
+        pass

@@ -24,7 +24,7 @@ from till_gateway import jsonrpc, versions
 from till_gateway.dispatch import Call, InsufficientScope
 from till_gateway.exchange import Exchange
 from till_gateway.jsonrpc import CodedError, InvalidRequest
-from till_gateway.sessions import LocalSession
+from till_gateway.sessions import LocalSession, TooManySessions
 from till_gateway.transports.common import Gate, Headers, HttpError, json_error, read_body, respond
 
 log = get_logger("till.gateway.sse")
@@ -49,6 +49,9 @@ def make_stream_endpoint(gate: Gate):  # type: ignore[no-untyped-def]
                 session = await gate.hub.open(cred)
             except Unavailable as exc:
                 raise json_error(503, "temporarily_unavailable", exc.description, (b"retry-after", b"5")) from None
+            except TooManySessions as exc:
+                retry = str(max(1, gate.settings.session_ttl // 2)).encode()
+                raise json_error(429, exc.code, exc.description, (b"retry-after", retry)) from None
         except HttpError as exc:
             await respond(send, exc.status, exc.body, exc.headers)
             return
@@ -66,25 +69,29 @@ async def _watch_disconnect(receive: Receive, session: LocalSession) -> None:
 
 
 async def _run_stream(gate: Gate, session: LocalSession, receive: Receive, send: Send) -> None:
-    settings = gate.settings
-    # Heartbeats double as the session key's refresh, so tick often enough for both.
-    tick = max(0.05, min(settings.heartbeat_interval, settings.session_ttl / 3))
+    # Heartbeats arrive through the queue from the hub's timer (SessionHub.maintain), which also keeps
+    # the session key alive whatever the stream carries: no timeout per message, no task per message.
+    queue = session.queue
     watcher = asyncio.create_task(_watch_disconnect(receive, session))
     try:
         await send({"type": "http.response.start", "status": 200, "headers": _STREAM_HEADERS})
         endpoint = f"event: endpoint\ndata: {MESSAGE_PATH}?sessionId={session.id}\n\n".encode()
         await send({"type": "http.response.body", "body": endpoint, "more_body": True})
-        while True:
-            try:
-                data = await asyncio.wait_for(session.queue.get(), tick)
-            except TimeoutError:
-                await send({"type": "http.response.body", "more_body": True,
-                            "body": f": heartbeat {int(time.time())}\n\n".encode()})
-                await gate.hub.refresh(session)
-                continue
-            if data is None:
-                break
-            await send({"type": "http.response.body", "body": _frame(data), "more_body": True})
+        ended = False
+        while not ended:
+            if session.queue is not queue:         # replaced by push() when the client was too slow
+                queue = session.queue
+            items = [await queue.get()]
+            while not queue.empty() and len(items) < 64:
+                items.append(queue.get_nowait())
+            chunks: list[bytes] = []
+            for data in items:
+                if data is None:
+                    ended = True
+                    break
+                chunks.append(_frame(data) if data else f": heartbeat {int(time.time())}\n\n".encode())
+            if chunks:
+                await send({"type": "http.response.body", "body": b"".join(chunks), "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except OSError:
         pass           # the client went away mid-write
