@@ -25,6 +25,7 @@ from till_tools.registry import Registry
 from till_tools.spec import Ctx, InvalidArgument, ToolFailure, ToolSpec
 from till_tools.store.content import IdempotencyRecord
 from till_tools.store.models import Store
+from till_tools.store.tx import CallTx
 
 log = get_logger("till.tools.call")
 _encoder = msgspec.json.Encoder()
@@ -92,9 +93,10 @@ async def store_currency(reg: Registry, db: AsyncSession, store_id: int) -> str:
 
 async def _audit_alone(reg: Registry, who: Principal, tool: str, args_text: str, outcome: audit.Outcome,
                        detail: str, started: float) -> None:
-    async with reg.write_slot(), reg.sessions() as db, db.begin():
-        await audit.append(db, who, tool, args_text, outcome, detail, (time.perf_counter() - started) * 1000,
+    async with reg.write_slot(), reg.transaction() as tx:
+        await audit.append(tx.db, who, tool, args_text, outcome, detail, (time.perf_counter() - started) * 1000,
                            datetime.now(UTC), reg.audit_heads)
+        await tx.commit()
 
 
 async def call_tool(reg: Registry, who: Principal, params: dict[str, Any]) -> dict[str, Any]:
@@ -152,62 +154,73 @@ async def _stored_result(db: AsyncSession, store_id: int, key: str, fp: str) -> 
     return payload
 
 
-async def _run(reg: Registry, who: Principal, spec: ToolSpec[Any, Any], args: Any, args_text: str,
-               started: float) -> dict[str, Any]:
+async def _committed(reg: Registry, tx: CallTx, who: Principal, spec: ToolSpec[Any, Any], args: Any,
+                     args_text: str, started: float, now: datetime) -> dict[str, Any]:
+    """The handler (or a stored idempotent result) and its audit row, committed together."""
     name = spec.name
     key: str | None = getattr(args, "idempotency_key", None)
     dry_run: bool = getattr(args, "dry_run", False)
+    db = tx.db
+    ctx = Ctx(db=db, store_id=who.store_id, currency=await store_currency(reg, db, who.store_id),
+              who=who, now=now, dialect=reg.dialect, dry_run=dry_run)
+    fp = None
+    if key is not None and not dry_run:
+        fp = fingerprint(name, args)
+        stored = await _stored_result(db, who.store_id, key, fp)
+        if stored is not None:
+            await audit.append(db, who, name, args_text, "success", "replayed",
+                               (time.perf_counter() - started) * 1000, now, reg.audit_heads)
+            await tx.commit()
+            return tool_result(stored)
+    result = await spec.handler(ctx, args)
+    payload = msgspec.to_builtins(result)
+    if not spec.read_only:
+        payload["changes"] = msgspec.to_builtins(ctx.changes)
+        payload["dry_run"] = dry_run
+    if dry_run:
+        raise _Rollback(payload)
+    if fp is not None:
+        db.add(IdempotencyRecord(store_id=who.store_id, key=key, tool=name, fingerprint=fp,
+                                 result=_encoder.encode(payload).decode(), created_at=now))
+        await db.flush()
+    await audit.append(db, who, name, args_text, "success", "",
+                       (time.perf_counter() - started) * 1000, now, reg.audit_heads)
+    await tx.commit()
+    return tool_result(payload)
+
+
+async def _run(reg: Registry, who: Principal, spec: ToolSpec[Any, Any], args: Any, args_text: str,
+               started: float) -> dict[str, Any]:
+    """Handler + audit row in one transaction; a dry run or a failure rolls it back, then the audit row
+    is written alone in a second one (``store/tx.py``: the same semantics on every engine)."""
+    name = spec.name
+    key: str | None = getattr(args, "idempotency_key", None)
     now = datetime.now(UTC)
+
+    async def audit_alone(tx: CallTx, outcome: audit.Outcome, detail: str) -> None:
+        await tx.rollback()
+        await audit.append(tx.db, who, name, args_text, outcome, detail, (time.perf_counter() - started) * 1000,
+                           now, reg.audit_heads)
+        await tx.commit()
+
     try:
-        async with reg.write_slot(), reg.sessions() as db:
+        async with reg.write_slot(), reg.transaction() as tx:
             try:
-                async with db.begin():
-                    ctx = Ctx(db=db, store_id=who.store_id, currency=await store_currency(reg, db, who.store_id),
-                              who=who, now=now, dialect=reg.dialect, dry_run=dry_run)
-                    fp = None
-                    if key is not None and not dry_run:
-                        fp = fingerprint(name, args)
-                        stored = await _stored_result(db, who.store_id, key, fp)
-                        if stored is not None:
-                            await audit.append(db, who, name, args_text, "success", "replayed",
-                                               (time.perf_counter() - started) * 1000, now, reg.audit_heads)
-                            return tool_result(stored)
-                    result = await spec.handler(ctx, args)
-                    payload = msgspec.to_builtins(result)
-                    if not spec.read_only:
-                        payload["changes"] = msgspec.to_builtins(ctx.changes)
-                        payload["dry_run"] = dry_run
-                    if dry_run:
-                        raise _Rollback(payload)
-                    if fp is not None:
-                        db.add(IdempotencyRecord(store_id=who.store_id, key=key, tool=name, fingerprint=fp,
-                                                 result=_encoder.encode(payload).decode(), created_at=now))
-                        await db.flush()
-                    await audit.append(db, who, name, args_text, "success", "",
-                                       (time.perf_counter() - started) * 1000, now, reg.audit_heads)
-                return tool_result(payload)
+                return await _committed(reg, tx, who, spec, args, args_text, started, now)
             except _Rollback as rb:
-                async with db.begin():
-                    await audit.append(db, who, name, args_text, "success", "dry run",
-                                       (time.perf_counter() - started) * 1000, now, reg.audit_heads)
+                await audit_alone(tx, "success", "dry run")
                 return tool_result(rb.payload)
             except ToolFailure as exc:
-                async with db.begin():
-                    await audit.append(db, who, name, args_text, "failed", exc.message[:500],
-                                       (time.perf_counter() - started) * 1000, now, reg.audit_heads)
+                await audit_alone(tx, "failed", exc.message[:500])
                 return error_result(exc.message)
             except IntegrityError:
                 if key is not None:
                     raise
-                async with db.begin():
-                    await audit.append(db, who, name, args_text, "failed", "conflict with existing data",
-                                       (time.perf_counter() - started) * 1000, now, reg.audit_heads)
+                await audit_alone(tx, "failed", "conflict with existing data")
                 return error_result("the change conflicts with existing data (a duplicate code, SKU or slug, "
                                     "or a concurrent change); nothing was changed — read the record and retry")
             except InvalidArgument as exc:
-                async with db.begin():
-                    await audit.append(db, who, name, args_text, "refused", exc.message[:500],
-                                       (time.perf_counter() - started) * 1000, now, reg.audit_heads)
+                await audit_alone(tx, "refused", exc.message[:500])
                 raise RpcFault(INVALID_PARAMS, f"invalid arguments: {exc.message} - at `{exc.path}`",
                                {"path": exc.path, "input": True}) from None
     except (RpcFault, IntegrityError):

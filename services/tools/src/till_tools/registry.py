@@ -15,6 +15,7 @@ from till_tools.audit import HeadCache
 from till_tools.settings import ToolsSettings
 from till_tools.spec import Catalogue
 from till_tools.store.inline_sqlite import make_store_engine
+from till_tools.store.tx import CallTx, InlineConn, InlineTx, SessionTx
 
 
 def default_catalogue() -> Catalogue:
@@ -33,6 +34,7 @@ class Registry:
     extras: dict[str, Any] = field(default_factory=dict)
     audit_heads: HeadCache = field(default_factory=HeadCache)
     _sqlite_lock: asyncio.Lock | None = None
+    _inline: InlineConn | None = None
 
     @classmethod
     def build(cls, settings: ToolsSettings, catalogue: Catalogue | None = None) -> Registry:
@@ -55,8 +57,38 @@ class Registry:
         async with self._sqlite_lock:
             yield
 
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[CallTx]:
+        """A tool call's transaction (``store/tx.py``); call it under ``write_slot``.  Whatever the
+        body leaves uncommitted is rolled back on the way out."""
+        if self._sqlite_lock is None:
+            tx: CallTx = SessionTx(self.sessions)
+        else:
+            assert self._sqlite_lock.locked(), "SQLite call transactions run under write_slot"
+            if self._inline is None:
+                self._inline = await InlineConn.open(self.engine)
+            tx = SessionTx(self.sessions) if self._inline is None else InlineTx(self.sessions, self._inline)
+        try:
+            yield tx
+        finally:
+            try:
+                await tx.close()
+            except BaseException:
+                # the shared connection could not be rolled back: never hand it to the next call
+                await self._drop_inline()
+                raise
+
+    async def _drop_inline(self) -> None:
+        inline, self._inline = self._inline, None
+        if inline is not None:
+            with contextlib.suppress(Exception):
+                await inline.conn.invalidate()
+
     async def check_database(self) -> None:
         await ping(self.engine)
 
     async def close(self) -> None:
+        inline, self._inline = self._inline, None
+        if inline is not None:
+            await inline.conn.close()
         await self.engine.dispose()

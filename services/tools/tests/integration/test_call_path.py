@@ -221,3 +221,34 @@ async def test_internal_error_rolls_back_and_answers_with_a_correlation_id(h, mo
     row = await last_audit(h)
     assert (row.tool, row.outcome) == ("create_coupon", "failed")
     assert coupons is not None
+
+
+async def test_a_failure_after_core_and_orm_writes_rolls_both_back_and_the_next_call_commits(h) -> None:
+    # update_inventory writes the stock with a Core statement (on SQLite straight on the call's sqlite3
+    # connection, D607); the ORM then adds a coupon in the same transaction; the failure undoes both
+    from till_tools.spec import ToolFailure
+
+    spec = h.reg.catalogue.specs["update_inventory"]
+    original = spec.handler
+
+    async def fail_late(ctx, a):  # type: ignore[no-untyped-def]
+        await original(ctx, a)
+        ctx.db.add(Coupon(store_id=ctx.store_id, code="LATE1", kind="percent", percent_off=5))
+        await ctx.db.flush()
+        raise ToolFailure("refused after writing")
+
+    stock = select(Variant.stock).where(Variant.store_id == 1, Variant.sku == "TS-001-M")
+    before = (await h.sql(stock))[0][0]
+    object.__setattr__(spec, "handler", fail_late)
+    try:
+        text = h.failed(await h.call("update_inventory", {"sku": "TS-001-M", "adjust_by": 7}))
+    finally:
+        object.__setattr__(spec, "handler", original)
+    assert text == "refused after writing"
+    assert (await h.sql(stock))[0][0] == before
+    assert (await h.sql(select(func.count()).select_from(Coupon).where(Coupon.code == "LATE1")))[0][0] == 0
+    row = await last_audit(h)
+    assert (row.tool, row.outcome, row.detail) == ("update_inventory", "failed", "refused after writing")
+    h.ok(await h.call("update_inventory", {"sku": "TS-001-M", "adjust_by": 2}))
+    assert (await h.sql(stock))[0][0] == before + 2
+    assert (await last_audit(h)).outcome == "success"

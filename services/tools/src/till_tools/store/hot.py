@@ -23,6 +23,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from till_tools.store.inline_sqlite import InlineConnection, busy_retry
+from till_tools.store.tx import RAW
 
 Processor = Callable[[Any], Any] | None
 _MEMO = "till.hot.sqlite"
@@ -69,6 +70,10 @@ class Hot:
     async def _sqlite(self, db: AsyncSession) -> tuple[AsyncConnection | None, Dialect, sqlite3.Connection | None]:
         # the session's connection stays the same for the life of its transaction: remember it per
         # transaction, so only the first statement of a call pays ``db.connection()`` (a greenlet hop)
+        raw_tx = db.info.get(RAW)
+        if raw_tx is not None:
+            # a call's InlineTx (store/tx.py): the registry's own connection, its sqlite3 transaction
+            return None, raw_tx[0], raw_tx[1]
         tx = db.sync_session.get_transaction()
         memo = db.info.get(_MEMO)
         if tx is not None and memo is not None and memo[0] is tx and tx.is_active:

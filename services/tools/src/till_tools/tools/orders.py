@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
-from sqlalchemy import func, select
+from sqlalchemy import BindParameter, Integer, String, bindparam, func, select
 
-from till_tools.lookup import by_id
+from till_tools.lookup import by_id, row_by_id
 from till_tools.money import Money, MoneyStr, money
 from till_tools.pagination import DEFAULT_LIMIT, decode_cursor, finish, like_contains
 from till_tools.spec import (
@@ -29,6 +31,7 @@ from till_tools.spec import (
     WriteArgs,
     tool,
 )
+from till_tools.store.hot import Hot
 from till_tools.store.models import (
     AWAITING_FULFILMENT,
     Coupon,
@@ -147,11 +150,42 @@ async def order_detail(ctx: Ctx, order_id: int) -> OrderOut:
 
 
 async def order_out(ctx: Ctx, o: Order) -> OrderOut:
-    c = o.currency
     lines = (await ctx.db.scalars(select(OrderLine).where(OrderLine.order_id == o.id).order_by(OrderLine.id))).all()
     fuls = (await ctx.db.scalars(select(Fulfilment).where(Fulfilment.order_id == o.id).order_by(Fulfilment.id))).all()
     refs = (await ctx.db.scalars(select(Refund).where(Refund.order_id == o.id).order_by(Refund.id))).all()
     notes = (await ctx.db.scalars(select(OrderNote).where(OrderNote.order_id == o.id).order_by(OrderNote.id))).all()
+    return _order_out(o, lines, fuls, refs, notes)
+
+
+def _children(model: Any) -> Hot:
+    return Hot(select(*model.__table__.c).where(model.order_id == bindparam("oid")).order_by(model.id))
+
+
+_LINES, _FULFILMENTS, _REFUNDS, _NOTES = (_children(m) for m in (OrderLine, Fulfilment, Refund, OrderNote))
+_ORDER_BY_NUMBER = Hot(select(*Order.__table__.c).where(Order.store_id == bindparam("store"),
+                                                        Order.number == bindparam("number")))
+
+
+async def read_order_out(ctx: Ctx, ref: Any) -> OrderOut:
+    """``get_order`` without ORM objects: rows of statements built once (store/hot.py).  Only for reads:
+    ``Hot`` statements do not flush what a handler changed through the session."""
+    if (ref.id is None) == (ref.number is None):
+        raise InvalidArgument("$", "give exactly one of id or number to pick the order")
+    if ref.id is not None:
+        o = await row_by_id(ctx, Order, ref.id, "order")
+    else:
+        found = await _ORDER_BY_NUMBER.rows(ctx.db, {"store": ctx.store_id, "number": ref.number})
+        if not found:
+            raise ToolFailure(f"no order number {ref.number} in this store")
+        o = found[0]
+    key = {"oid": o.id}
+    return _order_out(o, await _LINES.rows(ctx.db, key), await _FULFILMENTS.rows(ctx.db, key),
+                      await _REFUNDS.rows(ctx.db, key), await _NOTES.rows(ctx.db, key))
+
+
+def _order_out(o: Any, lines: Sequence[Any], fuls: Sequence[Any], refs: Sequence[Any],
+               notes: Sequence[Any]) -> OrderOut:
+    c = o.currency
     return OrderOut(
         id=o.id, number=o.number, status=o.status, email=o.email, customer_id=o.customer_id,
         subtotal=money(o.subtotal, c), discount_total=money(o.discount_total, c),
@@ -206,31 +240,45 @@ class ListOrders(Args, kw_only=True):
     cursor: Cursor | None = None
 
 
+@functools.cache
+def _list_orders(status: bool, customer: bool, email: bool, since: bool, until: bool, sort: str) -> Hot:
+    """``list_orders``' statement for one combination of filters and sort, built once (store/hot.py)."""
+    store: BindParameter[int] = bindparam("store")
+    items = (select(OrderLine.order_id, func.sum(OrderLine.quantity).label("n"))
+             .where(OrderLine.store_id == store).group_by(OrderLine.order_id).subquery())
+    q = (select(Order.id, Order.number, Order.status, Order.email, Order.total, Order.currency, Order.created_at,
+                func.coalesce(items.c.n, 0))
+         .outerjoin(items, items.c.order_id == Order.id).where(Order.store_id == store))
+    if status:
+        q = q.where(Order.status == bindparam("status"))
+    if customer:
+        q = q.where(Order.customer_id == bindparam("customer"))
+    if email:
+        q = q.where(func.lower(Order.email).like(bindparam("email", type_=String), escape="\\"))
+    if since:
+        q = q.where(Order.created_at >= bindparam("since"))
+    if until:
+        q = q.where(Order.created_at < bindparam("until"))
+    order = {"newest": (Order.created_at.desc(), Order.id.desc()), "oldest": (Order.created_at, Order.id),
+             "total_desc": (Order.total.desc(), Order.id), "total_asc": (Order.total, Order.id)}[sort]
+    return Hot(q.order_by(*order).offset(bindparam("offset", type_=Integer)).limit(bindparam("limit", type_=Integer)))
+
+
 @tool("list_orders", "List orders",
       "List orders with status, customer email, total and item count. Filter by status, customer, email text or "
       "date range; sort by date or total. For orders waiting to ship use list_orders_awaiting_fulfillment.",
       ListOrders, OrderPage, "orders:read")
 async def list_orders(ctx: Ctx, a: ListOrders) -> OrderPage:
     offset = decode_cursor("list_orders", a.cursor)
-    items = (select(OrderLine.order_id, func.sum(OrderLine.quantity).label("n"))
-             .where(OrderLine.store_id == ctx.store_id).group_by(OrderLine.order_id).subquery())
-    q = (select(Order, func.coalesce(items.c.n, 0)).outerjoin(items, items.c.order_id == Order.id)
-         .where(Order.store_id == ctx.store_id))
-    if a.status:
-        q = q.where(Order.status == a.status)
-    if a.customer_id:
-        q = q.where(Order.customer_id == a.customer_id)
-    if a.email:
-        q = q.where(func.lower(Order.email).like(like_contains(a.email), escape="\\"))
-    if a.since:
-        q = q.where(Order.created_at >= day_start(a.since))
-    if a.until:
-        q = q.where(Order.created_at < day_start(a.until + timedelta(days=1)))
-    order = {"newest": (Order.created_at.desc(), Order.id.desc()), "oldest": (Order.created_at, Order.id),
-             "total_desc": (Order.total.desc(), Order.id), "total_asc": (Order.total, Order.id)}[a.sort]
-    rows = (await ctx.db.execute(q.order_by(*order).offset(offset).limit(a.limit + 1))).all()
-    out = [OrderSummary(id=o.id, number=o.number, status=o.status, email=o.email, total=money(o.total, o.currency),
-                        items=int(n), created_at=o.created_at) for o, n in rows]
+    stmt = _list_orders(bool(a.status), bool(a.customer_id), bool(a.email), bool(a.since), bool(a.until), a.sort)
+    rows = await stmt.rows(ctx.db, {
+        "store": ctx.store_id, "status": a.status, "customer": a.customer_id,
+        "email": like_contains(a.email) if a.email else None, "since": day_start(a.since) if a.since else None,
+        "until": day_start(a.until + timedelta(days=1)) if a.until else None, "offset": offset,
+        "limit": a.limit + 1})
+    out = [OrderSummary(id=oid, number=number, status=status, email=email, total=money(total, currency),
+                        items=int(n), created_at=created_at)
+           for oid, number, status, email, total, currency, created_at, n in rows]
     return finish("list_orders", OrderPage, out, offset, a.limit)
 
 
@@ -238,12 +286,31 @@ async def list_orders(ctx: Ctx, a: ListOrders) -> OrderPage:
       "One order by id or order number: lines, totals, coupon, fulfilments, refunds and notes.",
       OrderRef, OrderOut, "orders:read")
 async def get_order(ctx: Ctx, a: OrderRef) -> OrderOut:
-    return await order_out(ctx, await resolve_order(ctx, a))
+    return await read_order_out(ctx, a)
 
 
 class FulfilmentQueue(Args, kw_only=True):
     limit: Limit = 50
     cursor: Cursor | None = None
+
+
+_AWAITING = (Order.store_id == bindparam("store"),
+             Order.status.in_([bindparam(f"awaiting{i}", v, type_=Order.status.type)
+                               for i, v in enumerate(AWAITING_FULFILMENT)]))
+_QUEUE_SIZE = Hot(select(func.count(), func.min(Order.created_at)).where(*_AWAITING))
+_QUEUE_TODAY = Hot(select(func.count()).where(*_AWAITING, Order.created_at >= bindparam("today")))
+_QUEUE_PAGE = Hot(select(Order.id, Order.number, Order.status, Order.email, Order.total, Order.currency,
+                         Order.created_at).where(*_AWAITING).order_by(Order.created_at, Order.id)
+                  .offset(bindparam("offset", type_=Integer)).limit(bindparam("limit", type_=Integer)))
+
+
+@functools.cache
+def _lines_of(n: int) -> Hot:
+    """The lines of ``n`` orders (parameters o0…o<n-1>), by line id."""
+    return Hot(select(OrderLine.order_id, OrderLine.sku, OrderLine.title, OrderLine.quantity,
+                      OrderLine.fulfilled_quantity)
+               .where(OrderLine.order_id.in_([bindparam(f"o{i}", type_=Integer) for i in range(n)]))
+               .order_by(OrderLine.id))
 
 
 @tool("list_orders_awaiting_fulfillment", "Orders that need fulfillment",
@@ -252,18 +319,16 @@ class FulfilmentQueue(Args, kw_only=True):
       "placed today.", FulfilmentQueue, QueuePage, "orders:read")
 async def list_orders_awaiting_fulfillment(ctx: Ctx, a: FulfilmentQueue) -> QueuePage:
     offset = decode_cursor("list_orders_awaiting_fulfillment", a.cursor)
-    base = (Order.store_id == ctx.store_id, Order.status.in_(AWAITING_FULFILMENT))
-    total, oldest = (await ctx.db.execute(select(func.count(), func.min(Order.created_at)).where(*base))).one()
-    today = await ctx.db.scalar(select(func.count()).where(*base, Order.created_at >= day_start(ctx.now.date())))
-    orders = (await ctx.db.scalars(select(Order).where(*base).order_by(Order.created_at, Order.id)
-                                   .offset(offset).limit(a.limit + 1))).all()
+    store = {"store": ctx.store_id}
+    total, oldest = (await _QUEUE_SIZE.rows(ctx.db, store))[0]
+    today = (await _QUEUE_TODAY.rows(ctx.db, {**store, "today": day_start(ctx.now.date())}))[0][0]
+    orders = await _QUEUE_PAGE.rows(ctx.db, {**store, "offset": offset, "limit": a.limit + 1})
     lines: dict[int, list[QueueLine]] = {}
     if orders:
-        for ln in (await ctx.db.scalars(select(OrderLine).where(OrderLine.order_id.in_([o.id for o in orders]))
-                                        .order_by(OrderLine.id))).all():
-            if ln.quantity > ln.fulfilled_quantity:
-                lines.setdefault(ln.order_id, []).append(
-                    QueueLine(sku=ln.sku, title=ln.title, remaining=ln.quantity - ln.fulfilled_quantity))
+        for order_id, sku, title, quantity, fulfilled in await _lines_of(len(orders)).rows(
+                ctx.db, {f"o{i}": o.id for i, o in enumerate(orders)}):
+            if quantity > fulfilled:
+                lines.setdefault(order_id, []).append(QueueLine(sku=sku, title=title, remaining=quantity - fulfilled))
 
     def hours(at: datetime) -> int:
         return int((ctx.now - at).total_seconds() // 3600)

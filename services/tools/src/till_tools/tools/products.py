@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import datetime
@@ -9,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
-from sqlalchemy import Row, bindparam, delete, func, or_, select
+from sqlalchemy import BindParameter, Integer, Row, String, bindparam, delete, func, or_, select
 
 from till_tools.lookup import by_id, by_text, row_by_id
 from till_tools.money import Money, MoneyError, MoneyStr, money, to_minor
@@ -216,45 +217,62 @@ class ListProducts(Args, kw_only=True):
     cursor: Cursor | None = None
 
 
+@functools.cache
+def _list_products(query: bool, status: bool, category: bool, low: bool, sort: str) -> Hot:
+    """``list_products``' statement for one combination of filters and sort, built once (store/hot.py);
+    every value is a bound parameter."""
+    store: BindParameter[int] = bindparam("store")
+    agg = (select(Variant.product_id.label("pid"), func.min(Variant.price).label("lo"),
+                  func.max(Variant.price).label("hi"), func.sum(Variant.stock).label("stock"))
+           .where(Variant.store_id == store).group_by(Variant.product_id).subquery())
+    stock = func.coalesce(agg.c.stock, 0)
+    q = (select(Product.id, Product.title, Product.status, func.coalesce(agg.c.lo, 0), func.coalesce(agg.c.hi, 0),
+                stock)
+         .outerjoin(agg, agg.c.pid == Product.id).where(Product.store_id == store))
+    if query:
+        pattern = bindparam("pattern", type_=String)
+        by_sku = select(Variant.product_id).where(Variant.store_id == store,
+                                                  func.lower(Variant.sku).like(pattern, escape="\\"))
+        q = q.where(or_(func.lower(Product.title).like(pattern, escape="\\"), Product.id.in_(by_sku)))
+    if status:
+        q = q.where(Product.status == bindparam("status"))
+    if category:
+        q = q.where(Product.id.in_(select(ProductCategory.product_id).where(
+            ProductCategory.category_id == bindparam("category"), ProductCategory.store_id == store)))
+    if low:
+        q = q.where(stock < bindparam("low", type_=Integer))
+    order = {"title": (Product.title, Product.id), "newest": (Product.created_at.desc(), Product.id.desc()),
+             "oldest": (Product.created_at, Product.id), "price_asc": (agg.c.lo, Product.id),
+             "price_desc": (agg.c.hi.desc(), Product.id), "stock_asc": (stock, Product.id),
+             "stock_desc": (stock.desc(), Product.id)}[sort]
+    return Hot(q.order_by(*order).offset(bindparam("offset", type_=Integer)).limit(bindparam("limit", type_=Integer)))
+
+
+@functools.cache
+def _skus_of(n: int) -> Hot:
+    """The SKUs of ``n`` products (parameters p0…p<n-1>), in the order ``list_products`` shows them."""
+    return Hot(select(Variant.product_id, Variant.sku)
+               .where(Variant.product_id.in_([bindparam(f"p{i}", type_=Integer) for i in range(n)]))
+               .order_by(Variant.position, Variant.id))
+
+
 @tool("list_products", "List products",
       "List or search the store's products with price range and stock. Filter by text (title or SKU), "
       "status, category or low stock; sort by title, date, price or stock. Paginated: pass next_cursor.",
       ListProducts, ProductPage, "products:read")
 async def list_products(ctx: Ctx, a: ListProducts) -> ProductPage:
     offset = decode_cursor("list_products", a.cursor)
-    agg = (select(Variant.product_id.label("pid"), func.min(Variant.price).label("lo"),
-                  func.max(Variant.price).label("hi"), func.sum(Variant.stock).label("stock"))
-           .where(Variant.store_id == ctx.store_id).group_by(Variant.product_id).subquery())
-    stock = func.coalesce(agg.c.stock, 0)
-    q = (select(Product, func.coalesce(agg.c.lo, 0), func.coalesce(agg.c.hi, 0), stock)
-         .outerjoin(agg, agg.c.pid == Product.id).where(Product.store_id == ctx.store_id))
-    if a.query:
-        pattern = like_contains(a.query)
-        by_sku = select(Variant.product_id).where(Variant.store_id == ctx.store_id,
-                                                  func.lower(Variant.sku).like(pattern, escape="\\"))
-        q = q.where(or_(func.lower(Product.title).like(pattern, escape="\\"), Product.id.in_(by_sku)))
-    if a.status:
-        q = q.where(Product.status == a.status)
-    if a.category_id:
-        q = q.where(Product.id.in_(select(ProductCategory.product_id).where(
-            ProductCategory.category_id == a.category_id, ProductCategory.store_id == ctx.store_id)))
-    if a.low_stock_below is not None:
-        q = q.where(stock < a.low_stock_below)
-    order = {"title": (Product.title, Product.id), "newest": (Product.created_at.desc(), Product.id.desc()),
-             "oldest": (Product.created_at, Product.id), "price_asc": (agg.c.lo, Product.id),
-             "price_desc": (agg.c.hi.desc(), Product.id), "stock_asc": (stock, Product.id),
-             "stock_desc": (stock.desc(), Product.id)}[a.sort]
-    rows = (await ctx.db.execute(q.order_by(*order).offset(offset).limit(a.limit + 1))).all()
-    ids = [r[0].id for r in rows]
+    stmt = _list_products(bool(a.query), bool(a.status), bool(a.category_id), a.low_stock_below is not None, a.sort)
+    rows = await stmt.rows(ctx.db, {"store": ctx.store_id, "pattern": like_contains(a.query) if a.query else None,
+                                    "status": a.status, "category": a.category_id, "low": a.low_stock_below,
+                                    "offset": offset, "limit": a.limit + 1})
     skus: dict[int, list[str]] = {}
-    if ids:
-        for pid, sku in (await ctx.db.execute(select(Variant.product_id, Variant.sku)
-                                              .where(Variant.product_id.in_(ids))
-                                              .order_by(Variant.position, Variant.id))).all():
+    if rows:
+        for pid, sku in await _skus_of(len(rows)).rows(ctx.db, {f"p{i}": r[0] for i, r in enumerate(rows)}):
             skus.setdefault(pid, []).append(sku)
-    items = [ProductSummary(id=p.id, title=p.title, status=p.status, min_price=money(int(lo), ctx.currency),
-                            max_price=money(int(hi), ctx.currency), total_stock=int(st), skus=skus.get(p.id, []))
-             for p, lo, hi, st in rows]
+    items = [ProductSummary(id=pid, title=title, status=status, min_price=money(int(lo), ctx.currency),
+                            max_price=money(int(hi), ctx.currency), total_stock=int(st), skus=skus.get(pid, []))
+             for pid, title, status, lo, hi, st in rows]
     return finish("list_products", ProductPage, items, offset, a.limit)
 
 
