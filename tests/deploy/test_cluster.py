@@ -66,7 +66,8 @@ def test_health_and_readiness_through_the_balancer(cluster: Cluster) -> None:
     assert headers["server"] == "nginx", "served through the balancer"
     status, _, body = get(cluster.url + "/readyz")
     assert status == 200, body
-    assert json.loads(body)["checks"] == {"auth": "ok", "tools": "ok", "redis": "ok", "revocations": "ok"}
+    assert json.loads(body)["checks"] == {"auth": "ok", "tools": "ok", "redis": "ok", "revocations": "ok",
+                                         "jwks": "ok"}
 
 
 def test_consecutive_requests_are_spread_over_both_replicas(cluster: Cluster) -> None:
