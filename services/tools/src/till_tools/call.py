@@ -21,8 +21,9 @@ from till_common.logging import get_logger
 from till_common.principal import Principal
 from till_common.protocol.internal import INSUFFICIENT_SCOPE, INTERNAL_ERROR, INVALID_PARAMS
 from till_tools import audit
+from till_tools.money import MONEY_PATTERN
 from till_tools.registry import Registry
-from till_tools.spec import Ctx, InvalidArgument, ToolFailure, ToolSpec
+from till_tools.spec import FORMAT_HINTS, Ctx, InvalidArgument, ToolFailure, ToolSpec
 from till_tools.store.content import IdempotencyRecord
 from till_tools.store.models import Store
 from till_tools.store.tx import CallTx
@@ -50,9 +51,20 @@ class _Rollback(Exception):
         self.payload = payload
 
 
+_HINTS: Final[dict[str, str]] = {
+    f"Expected `str` matching regex {pattern!r}": f"Expected {hint}"
+    for pattern, hint in {**FORMAT_HINTS, MONEY_PATTERN: 'a decimal string like "29.99" (no currency '
+                          "sign, at most 3 decimals)"}.items()
+}
+
+
 def validation_fault(exc: msgspec.ValidationError) -> RpcFault:
-    """msgspec's "… - at `$.price`" becomes data {"path": "$.price"}."""
+    """msgspec's "… - at `$.price`" becomes data {"path": "$.price"}; a bare regex becomes words."""
     text = str(exc)
+    for raw, hint in _HINTS.items():
+        if text.startswith(raw):
+            text = hint + text[len(raw):]
+            break
     m = _AT.search(text)
     path = m.group(1) if m else "$"
     data: dict[str, Any] = {"path": path, "input": True}

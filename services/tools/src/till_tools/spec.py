@@ -25,13 +25,24 @@ _NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"   # NUL and friends break Post
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=_NO_CONTROL)]
 ShortText = Annotated[str, Meta(max_length=500, pattern=_NO_CONTROL)]
 LongText = Annotated[str, Meta(max_length=60_000, pattern=_NO_CONTROL)]
-Slug = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
-Sku = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")]
+_SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+_SKU = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
+_IDEMPOTENCY_KEY = r"^[\x21-\x7e]+$"
+#: What a model should send instead, by pattern: msgspec's "Expected `str` matching regex '…'" means
+#: nothing to most readers (call.validation_fault swaps it for these).
+FORMAT_HINTS: Final[dict[str, str]] = {
+    _NO_CONTROL: "text without control characters",
+    _SLUG: "lowercase letters and digits joined by single hyphens, like summer-sale",
+    _SKU: "letters, digits and . _ / - starting with a letter or digit, like TEE-CLASSIC-M",
+    _IDEMPOTENCY_KEY: "printable ASCII without spaces",
+}
+Slug = Annotated[str, Meta(min_length=1, max_length=200, pattern=_SLUG)]
+Sku = Annotated[str, Meta(min_length=1, max_length=64, pattern=_SKU)]
 Id = Annotated[int, Meta(ge=1, le=2**53)]
 Query = Annotated[str, Meta(min_length=1, max_length=200, pattern=_NO_CONTROL)]
 Cursor = Annotated[str, Meta(max_length=200, description="Opaque cursor from a previous page's next_cursor.")]
 Limit = Annotated[int, Meta(ge=1, le=100, description="Page size (default 20, at most 100).")]
-IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
+IdempotencyKey = Annotated[str, Meta(min_length=1, max_length=255, pattern=_IDEMPOTENCY_KEY,
                                      description="Retry-safe key: the same key with the same arguments "
                                                  "returns the first result instead of acting twice.")]
 
