@@ -20,7 +20,9 @@ from pathlib import Path
 from deploy.cluster import Cluster, ClusterConfig
 from deploy.cluster.runner import create_databases, drop_databases
 
-BENCH_SETTINGS = {"TILL_RATE_LIMIT_PER_MINUTE": "100000000", "TILL_REGISTRATIONS_PER_MINUTE": "100000"}
+# Only the limits a load test trips on purpose are raised: section 2 opens 10,000 streams as one merchant.
+BENCH_SETTINGS = {"TILL_RATE_LIMIT_PER_MINUTE": "100000000", "TILL_REGISTRATIONS_PER_MINUTE": "100000",
+                  "TILL_SSE_SESSIONS_PER_PRINCIPAL": "20000"}
 
 
 class DevStack(Cluster):
