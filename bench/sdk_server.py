@@ -31,25 +31,22 @@ class Product(BaseModel):
     stock: int
 
 
-def build_sdk(db_path: str, token: str) -> Any:
-    server = MCPServer(name="sdk-baseline", version="1.0.0")
-    state: dict[str, aiosqlite.Connection] = {}
+async def read_product(db: aiosqlite.Connection, id: int) -> Product:
+    """The baselines' tool body: one SELECT of the product, one INSERT of an audit row, committed."""
+    async with db.execute("SELECT id, title, sku, price_minor, currency, stock FROM products "
+                          "WHERE id = ? AND store_id = 1", (id,)) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        raise ValueError(f"no product {id}")
+    await db.execute("INSERT INTO audit (at, store_id, tool, arguments, outcome) VALUES (?, 1, ?, ?, ?)",
+                     (time.time(), "get_product", json.dumps({"id": id}), "success"))
+    await db.commit()
+    return Product(id=row[0], title=row[1], sku=row[2], price=Money(amount=f"{row[3] / 100:.2f}",
+                   currency=row[4]), stock=row[5])
 
-    @server.tool(description="Get one product by id.")
-    async def get_product(id: int) -> Product:
-        db = state["db"]
-        async with db.execute("SELECT id, title, sku, price_minor, currency, stock FROM products "
-                              "WHERE id = ? AND store_id = 1", (id,)) as cur:
-            row = await cur.fetchone()
-        if row is None:
-            raise ValueError(f"no product {id}")
-        await db.execute("INSERT INTO audit (at, store_id, tool, arguments, outcome) VALUES (?, 1, ?, ?, ?)",
-                         (time.time(), "get_product", json.dumps({"id": id}), "success"))
-        await db.commit()
-        return Product(id=row[0], title=row[1], sku=row[2], price=Money(amount=f"{row[3] / 100:.2f}",
-                       currency=row[4]), stock=row[5])
 
-    inner = server.streamable_http_app(json_response=True, stateless_http=True)
+def guarded(inner: Any, db_path: str, token: str, state: dict[str, aiosqlite.Connection]) -> Any:
+    """``inner`` behind a static bearer compare; its lifespan opens and closes ``state["db"]``."""
     expected = b"Bearer " + token.encode()
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -69,3 +66,15 @@ def build_sdk(db_path: str, token: str) -> Any:
         await inner(scope, receive, send)
 
     return app
+
+
+def build_sdk(db_path: str, token: str) -> Any:
+    server = MCPServer(name="sdk-baseline", version="1.0.0")
+    state: dict[str, aiosqlite.Connection] = {}
+
+    @server.tool(description="Get one product by id.")
+    async def get_product(id: int) -> Product:
+        return await read_product(state["db"], id)
+
+    inner = server.streamable_http_app(json_response=True, stateless_http=True)
+    return guarded(inner, db_path, token, state)
