@@ -160,6 +160,14 @@ class FaultStack:
     async def tools_db(self) -> asyncpg.Connection:
         return await asyncpg.connect(dsn(self.tools_database_url))
 
+    async def audit_count(self, store_id: int = 1) -> int:
+        """How many audit rows the store has (every call writes one)."""
+        conn = await self.tools_db()
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM audit_entries WHERE store_id = $1", store_id))
+        finally:
+            await conn.close()
+
     def audit_verify(self, store_id: int = 1) -> str:
         """What ``till audit verify --store-id`` checks and prints (its own function, no subprocess):
         the hash chain of the store's audit rows; raises naming the first bad row."""

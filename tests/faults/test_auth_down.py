@@ -40,17 +40,6 @@ def assert_unavailable(response: httpx.Response) -> None:
     assert "www-authenticate" not in response.headers
 
 
-def audit_rows(stack: FaultStack) -> int:
-    async def count() -> int:
-        conn = await stack.tools_db()
-        try:
-            return int(await conn.fetchval("SELECT count(*) FROM audit_entries WHERE store_id = 1"))
-        finally:
-            await conn.close()
-
-    return asyncio.run(count())
-
-
 def test_ft08_auth_down_five_minutes_jwts_go_on_pats_cached_then_503_proxy_json(
         make_stack: Callable[..., AbstractContextManager[FaultStack]]) -> None:
     with make_stack(TILL_UPSTREAM_TIMEOUT="2") as stack:
@@ -60,7 +49,7 @@ def test_ft08_auth_down_five_minutes_jwts_go_on_pats_cached_then_503_proxy_json(
         with InProcessGateway(stack.environ("gateway"), port=port, clock=clock) as gw:
             jwt, _ = stack.jwt()
             pat, _ = stack.pat()
-            rows = audit_rows(stack)
+            rows = asyncio.run(stack.audit_count())
             served = 0
             for token in (jwt, pat):         # JWKS fetched, the PAT's introspection cached
                 assert_served(call(gw.url, token))
@@ -102,5 +91,5 @@ def test_ft08_auth_down_five_minutes_jwts_go_on_pats_cached_then_503_proxy_json(
                 served += 1
                 assert httpx.get(gw.url + "/.well-known/oauth-authorization-server", timeout=15).status_code == 200
             # every served call left its audit row; the refused ones reached no store
-            assert audit_rows(stack) == rows + served
+            assert asyncio.run(stack.audit_count()) == rows + served
         stack.audit_verify()

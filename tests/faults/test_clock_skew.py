@@ -20,17 +20,6 @@ from tests.faults.harness import Clock, FaultStack, InProcessGateway, tools_call
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def audit_rows(stack: FaultStack) -> int:
-    async def count() -> int:
-        conn = await stack.tools_db()
-        try:
-            return int(await conn.fetchval("SELECT count(*) FROM audit_entries WHERE store_id = 1"))
-        finally:
-            await conn.close()
-
-    return asyncio.run(count())
-
-
 def test_ft10_gateway_clock_45s_behind_accepts_120s_behind_refuses_with_a_clear_log_line(
         make_stack: Callable[..., AbstractContextManager[FaultStack]]) -> None:
     with make_stack() as stack:
@@ -38,7 +27,7 @@ def test_ft10_gateway_clock_45s_behind_accepts_120s_behind_refuses_with_a_clear_
         clock = Clock(-45)
         port = int(stack.public_url.rsplit(":", 1)[1])
         with InProcessGateway(stack.environ("gateway"), port=port, clock=clock) as gw:
-            rows = audit_rows(stack)
+            rows = asyncio.run(stack.audit_count())
             r = tools_call(gw.url, stack.jwt()[0], "list_products", {"limit": 1})
             assert r.status_code == 200, r.text
             assert r.json()["result"]["isError"] is False
@@ -56,5 +45,5 @@ def test_ft10_gateway_clock_45s_behind_accepts_120s_behind_refuses_with_a_clear_
             assert lines[0]["reason"] == "token not yet valid (check the clocks)"
             ahead = int(lines[0]["debug"].split(" s ahead")[0].removeprefix("issued "))
             assert 118 <= ahead <= 125, lines[0]["debug"]
-            assert audit_rows(stack) == rows + 1         # the refused call never reached the store
+            assert asyncio.run(stack.audit_count()) == rows + 1         # the refused call never reached the store
         stack.audit_verify()

@@ -96,14 +96,6 @@ async def retire_now(stack: FaultStack, kid: str) -> None:
         await conn.close()
 
 
-async def audit_rows(stack: FaultStack) -> int:
-    conn = await stack.tools_db()
-    try:
-        return int(await conn.fetchval("SELECT count(*) FROM audit_entries WHERE store_id = 1"))
-    finally:
-        await conn.close()
-
-
 async def rotate_under_load(stack: FaultStack, url: str,
                             old: list[str]) -> tuple[Counter[str], dict[str, float], str]:
     """Load with old tokens; ``till keys rotate`` meanwhile; stop once the new key signs."""
@@ -140,7 +132,7 @@ def test_ft11_keys_rotate_under_load_no_401_or_5xx_then_the_retired_key_is_refus
         auth, _, gw = stack.start_all("auth", "tools", "gateway")
         old_kid = minted[0][1]
         old = [t for t, _ in minted]
-        rows = asyncio.run(audit_rows(stack))
+        rows = asyncio.run(stack.audit_count())
 
         started = time.monotonic()
         before = asyncio.run(load(gw.url, old, until(PHASE_SECONDS)))
@@ -158,7 +150,7 @@ def test_ft11_keys_rotate_under_load_no_401_or_5xx_then_the_retired_key_is_refus
         total = before + during + after
         assert set(total) == {"ok"}, (before, during, after)    # zero 401, zero 5xx, zero errors
         assert total["ok"] > 0
-        assert asyncio.run(audit_rows(stack)) == rows + total["ok"]     # one audit row per call
+        assert asyncio.run(stack.audit_count()) == rows + total["ok"]     # one audit row per call
 
         # the old key stays published until its last token has expired: activation + TTL + leeway
         keys = asyncio.run(signing_keys(stack))
