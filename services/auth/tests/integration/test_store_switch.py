@@ -120,3 +120,39 @@ def test_remembered_consent_is_not_reused_when_the_merchant_has_several_stores(a
     asked = flow.browser.get("/mcp/oauth/authorize", params=flow.authorize_params(challenge))
     assert asked.status_code == 200                    # several stores: always asked which one
     assert 'id="store-switch"' in asked.text
+
+
+def test_basic_auth_mints_a_token_for_the_store_it_names(auth: Any, helpers: Any) -> None:
+    creds = (helpers.OWNER, helpers.PASSWORD)
+    api = auth.http()
+    assert api.post("/mcp/token", params={"store_id": str(OTHER_STORE_ID)}, auth=creds).status_code == 403
+    join_other_store(auth)
+    introspect = auth.internal().post
+    default = api.post("/mcp/token", auth=creds).json()["token"]
+    assert introspect("/internal/v1/introspect", data={"token": default}).json()["store_id"] == 1
+    other = api.post("/mcp/token", params={"store_id": str(OTHER_STORE_ID)}, auth=creds)
+    assert other.status_code == 200
+    seen = introspect("/internal/v1/introspect", data={"token": other.json()["token"]}).json()
+    assert (seen["store_id"], seen["role"]) == (OTHER_STORE_ID, "analyst")
+    for bad in ("x", "0", "-1", "1.5", "\uff19", str(2**64)):
+        r = api.post("/mcp/token", params={"store_id": bad}, auth=creds)
+        assert r.status_code == 400, bad
+        assert r.headers["content-type"].startswith("application/problem+json")
+    refused = api.post("/mcp/token", params={"store_id": "999"}, auth=creds)
+    assert refused.status_code == 403
+    assert refused.json()["status"] == 403
+
+
+def test_a_session_mints_for_a_named_store_only_if_a_member(auth: Any, Flow: Any, helpers: Any) -> None:
+    flow = Flow.start(auth)
+    page = flow.browser.get("/settings/connector").text
+    csrf = {"X-CSRF-Token": helpers.hidden(page, "csrf")}
+    assert flow.browser.post("/mcp/token", params={"store_id": str(OTHER_STORE_ID)}, headers=csrf).status_code == 403
+    join_other_store(auth)
+    minted = flow.browser.post("/mcp/token", params={"store_id": str(OTHER_STORE_ID)}, headers=csrf)
+    assert minted.status_code == 200
+    seen = auth.internal().post("/internal/v1/introspect", data={"token": minted.json()["token"]}).json()
+    assert seen["store_id"] == OTHER_STORE_ID
+    snippet = flow.browser.get("/mcp/config", params={"client": "claude", "store_id": str(OTHER_STORE_ID),
+                                                       "csrf": helpers.hidden(page, "csrf")})
+    assert snippet.status_code == 200
