@@ -104,7 +104,7 @@ async def read(reg: Registry, who: Principal, params: dict[str, Any]) -> dict[st
     try:
         async with reg.write_slot(), reg.transaction() as tx:
             ctx = Ctx(db=tx.db, store_id=who.store_id, currency=await store_currency(reg, tx.db, who.store_id),
-                      who=who, now=now, dialect=reg.dialect)
+                      who=who, now=now, dialect=reg.dialect, payment_keys=reg.payment_keys)
             try:
                 value = await _value(ctx, kind, ident)
                 outcome: audit.Outcome = "success"
