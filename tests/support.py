@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -16,13 +17,14 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import hypothesis
 import pytest
 
@@ -141,6 +143,73 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: fl
             time.sleep(0.05)
     raise TimeoutError(f"{url} not healthy after {timeout}s")
 
+
+# --- a legacy SSE (2024-11-05) client -------------------------------------------------------------
+
+@dataclass
+class Stream:
+    """One open ``GET /mcp/sse``: its endpoint, its events in a queue, its heartbeats apart."""
+
+    endpoint: str = ""
+    events: asyncio.Queue[tuple[str, str]] = field(default_factory=asyncio.Queue)
+    heartbeats: list[float] = field(default_factory=list)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    _event: str = ""
+
+    @property
+    def session_id(self) -> str:
+        return self.endpoint.split("sessionId=")[1]
+
+    def feed(self, line: str) -> None:
+        """One line of the stream; an event is queued on its ``data:`` line (ours are one line each)."""
+        if line.startswith(": heartbeat "):
+            self.heartbeats.append(time.monotonic())
+        elif line.startswith("event: "):
+            self._event = line[7:]
+        elif line.startswith("data: "):
+            self.events.put_nowait((self._event, line[6:]))
+
+    async def next_event(self, timeout: float = 10) -> tuple[str, str]:
+        return await asyncio.wait_for(self.events.get(), timeout)
+
+    async def next(self, timeout: float = 10) -> dict[str, Any]:
+        """The next JSON-RPC message on the stream (an ``event: message``)."""
+        kind, data = await self.next_event(timeout)
+        assert kind == "message", (kind, data)
+        message: dict[str, Any] = json.loads(data)
+        return message
+
+
+@contextlib.asynccontextmanager
+async def open_stream(url: str, token: str) -> AsyncIterator[Stream]:
+    """Open ``url + /mcp/sse`` with a bearer token and wait for its endpoint event (SPEC §9: first).
+    ``stream.ended`` is set when the server ends the stream or the connection drops."""
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as http, \
+            http.stream("GET", url + "/mcp/sse", headers={"Authorization": f"Bearer {token}"}) as resp:
+        assert resp.status_code == 200, await resp.aread()
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        stream = Stream()
+
+        async def read() -> None:
+            try:
+                async for line in resp.aiter_lines():
+                    stream.feed(line)
+            except httpx.HTTPError:
+                pass
+            finally:
+                stream.ended.set()
+
+        reader = asyncio.create_task(read())
+        kind, data = await stream.next_event()
+        assert kind == "endpoint", "the endpoint event comes first"
+        assert data.startswith("/mcp/sse/message?sessionId="), data
+        stream.endpoint = data
+        try:
+            yield stream
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
 
 
 # --- fuzzing ------------------------------------------------------------------------------------

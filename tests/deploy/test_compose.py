@@ -134,10 +134,13 @@ def test_no_till_settings_in_third_party_containers(services: dict[str, dict[str
         assert "env_file" not in s, f"{name}: env_file would hand every secret of .env to the container"
 
 
-def test_admin_token_and_key_encryption_key_reach_auth_and_migrate_only(services: dict[str, dict[str, Any]]) -> None:
-    holders = {name for name, s in services.items()
-               if {"TILL_ADMIN_TOKEN", "TILL_KEY_ENCRYPTION_KEY"} & set(s.get("environment", {}))}
-    assert holders == {"auth", "migrate"}
+def test_admin_token_reaches_auth_and_migrate_and_the_key_encryption_key_also_tools_only(
+        services: dict[str, dict[str, Any]]) -> None:
+    def holders(name: str) -> set[str]:
+        return {service for service, s in services.items() if name in s.get("environment", {})}
+
+    assert holders("TILL_ADMIN_TOKEN") == {"auth", "migrate"}
+    assert holders("TILL_KEY_ENCRYPTION_KEY") == {"auth", "migrate", "tools"}   # tools: payment API keys (D863)
 
 
 def test_secrets_are_required_and_left_empty_in_env_example(doc: dict[str, Any]) -> None:

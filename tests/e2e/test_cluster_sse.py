@@ -11,12 +11,8 @@ over two gateway replicas sharing Redis (the session ``till_stack``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import time
 import urllib.request
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -25,57 +21,11 @@ import pytest
 from tests.e2e.mcp_client import database
 from tests.e2e.oauth import oauth_grant
 from tests.e2e.stack import Stack
+from tests.support import Stream, open_stream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.postgres, pytest.mark.timeout(120)]
 
 MESSAGE_ROUTE = "/mcp/sse/message"
-
-
-@dataclass
-class Stream:
-    endpoint: str
-    events: asyncio.Queue[tuple[str, str]]
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def next(self, timeout: float = 10) -> dict[str, Any]:
-        kind, data = await asyncio.wait_for(self.events.get(), timeout)
-        assert kind == "message", (kind, data)
-        message: dict[str, Any] = json.loads(data)
-        return message
-
-
-@contextlib.asynccontextmanager
-async def open_stream(base: str, token: str) -> AsyncIterator[Stream]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as http, \
-            http.stream("GET", base + "/mcp/sse", headers={"Authorization": f"Bearer {token}"}) as resp:
-        assert resp.status_code == 200, await resp.aread()
-        assert resp.headers["content-type"].startswith("text/event-stream")
-        stream = Stream("", asyncio.Queue())
-
-        async def read() -> None:
-            event = ""
-            try:
-                async for line in resp.aiter_lines():
-                    if line.startswith("event: "):
-                        event = line[7:]
-                    elif line.startswith("data: "):
-                        await stream.events.put((event, line[6:]))
-            except httpx.HTTPError:
-                pass
-            finally:
-                stream.ended.set()
-
-        reader = asyncio.create_task(read())
-        kind, data = await asyncio.wait_for(stream.events.get(), 10)
-        assert kind == "endpoint", "the endpoint event comes first"
-        assert data.startswith("/mcp/sse/message?sessionId=")
-        stream.endpoint = data
-        try:
-            yield stream
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
 
 
 def served(replica: str, route: str) -> int:

@@ -14,18 +14,15 @@ the outage (only the feed can carry it: no Redis to push on), and Redis comes ba
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import PrivateRedis, Service, free_port, private_redis
+from tests.support import PrivateRedis, Service, Stream, free_port, open_stream, private_redis
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "services" / "gateway" / "tests"))
 from gw_upstream import Upstream, gateway_env
@@ -46,44 +43,6 @@ def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
         yield server
 
 
-@dataclass
-class Stream:
-    endpoint: str = ""
-    events: asyncio.Queue[tuple[str, str]] = field(default_factory=asyncio.Queue)
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-@contextlib.asynccontextmanager
-async def open_stream(url: str, token: str) -> AsyncIterator[Stream]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as http, \
-            http.stream("GET", url + "/mcp/sse", headers={"Authorization": f"Bearer {token}"}) as resp:
-        assert resp.status_code == 200, await resp.aread()
-        stream = Stream()
-
-        async def read() -> None:
-            event = ""
-            try:
-                async for line in resp.aiter_lines():
-                    if line.startswith("event: "):
-                        event = line[7:]
-                    elif line.startswith("data: "):
-                        await stream.events.put((event, line[6:]))
-            except httpx.HTTPError:
-                pass
-            finally:
-                stream.ended.set()
-
-        reader = asyncio.create_task(read())
-        kind, stream.endpoint = await asyncio.wait_for(stream.events.get(), 10)
-        assert kind == "endpoint"
-        try:
-            yield stream
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-
-
 def ping(i: int) -> dict[str, object]:
     return {"jsonrpc": "2.0", "id": i, "method": "ping"}
 
@@ -91,9 +50,7 @@ def ping(i: int) -> dict[str, object]:
 async def round_trip(http: httpx.AsyncClient, post_url: str, stream: Stream, token: str, i: int) -> None:
     r = await http.post(post_url + stream.endpoint, json=ping(i), headers={"Authorization": f"Bearer {token}"})
     assert (r.status_code, r.content) == (202, b""), r.text
-    kind, data = await asyncio.wait_for(stream.events.get(), 10)
-    assert kind == "message"
-    assert json.loads(data)["id"] == i
+    assert (await stream.next())["id"] == i
 
 
 async def test_ft03_redis_restart_with_data_loss_under_load(

@@ -184,8 +184,8 @@ class Upstream:
         return app
 
     # --- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> Upstream:
-        port = free_port()
+    def start(self, port: int | None = None) -> Upstream:
+        port = port or free_port()
         self.url = f"http://127.0.0.1:{port}"
         started = threading.Event()
 
@@ -224,6 +224,7 @@ class Gateways:
 
 
 def gateway_env(up: Upstream, public_url: str, **extra: str) -> dict[str, str]:
-    return clean_environ(TILL_AUTH_URL=up.url, TILL_TOOLS_URL=up.url, TILL_PUBLIC_URL=public_url,
-                         TILL_HEARTBEAT_INTERVAL="1", TILL_SESSION_TTL="6", TILL_UPSTREAM_TIMEOUT="3",
-                         TILL_LOG_LEVEL="warning", **extra)
+    defaults = {"TILL_AUTH_URL": up.url, "TILL_TOOLS_URL": up.url, "TILL_PUBLIC_URL": public_url,
+                "TILL_HEARTBEAT_INTERVAL": "1", "TILL_SESSION_TTL": "6", "TILL_UPSTREAM_TIMEOUT": "3",
+                "TILL_LOG_LEVEL": "warning"}
+    return clean_environ(**{**defaults, **extra})      # extra may override a default

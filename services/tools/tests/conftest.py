@@ -33,8 +33,11 @@ CATALOGUE = default_catalogue()
 OUTPUT_VALIDATORS = {n: jsonschema.Draft202012Validator(d["outputSchema"]) for n, d in CATALOGUE.definitions.items()}
 
 
+KEK = "kek-" + "k" * 40          # the value tests.support gives every process
+
+
 def settings_for(url: str) -> ToolsSettings:
-    return ToolsSettings(internal_token=INTERNAL_TOKEN, tools_database_url=url)
+    return ToolsSettings(internal_token=INTERNAL_TOKEN, tools_database_url=url, key_encryption_key=KEK)
 
 
 async def _pg(sql: str) -> None:

@@ -52,8 +52,9 @@ CATALOGUE: dict[str, Setting] = {
         "Bearer token of the admin API on the auth port (≥ 32 characters). Required.",
         "(required)", ("auth",)),
     "TILL_KEY_ENCRYPTION_KEY": Setting(
-        "Secret that encrypts the JWT signing keys at rest (≥ 32 characters). Required.",
-        "(required)", ("auth",)),
+        "Secret that encrypts the JWT signing keys (auth) and stores' payment API keys (tools) at rest "
+        "(≥ 32 characters). Required by auth; tools without it refuses to store a payment API key.",
+        "(required)", ("auth", "tools")),
     "TILL_DEMO_PASSWORD": Setting("Password of the seeded demo users.", "(unset: no demo users)", ("auth",)),
     "TILL_ALLOWED_ORIGINS": Setting(
         "Comma-separated Origins allowed on the MCP endpoints, besides the public origin.",

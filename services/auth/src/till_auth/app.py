@@ -17,7 +17,7 @@ from till_auth.oauth.authorize import PageError
 from till_auth.oauth.errors import OAuthError
 from till_auth.registry import Registry
 from till_auth.settings import AuthSettings
-from till_auth.web import internal, oauth, pages, pat, registration
+from till_auth.web import common, internal, oauth, pages, pat, registration
 from till_auth.web.errors import oauth_error_handler, page_error_handler, unexpected_error_handler
 from till_common.integrations.litestar import (
     EXCEPTION_HANDLERS,
@@ -52,6 +52,7 @@ def create_app(settings: AuthSettings, registry: Registry | None = None, *, back
         route_handlers=[*health_handlers(metrics, checks), *oauth.HANDLERS, *registration.HANDLERS, *pages.HANDLERS,
                         *pat.HANDLERS, *internal.HANDLERS, AdminController],
         middleware=[observability_middleware(metrics)],
+        before_request=common.refuse_nul,
         exception_handlers={**EXCEPTION_HANDLERS, OAuthError: oauth_error_handler, PageError: page_error_handler,
                             Exception: unexpected_error_handler},
         lifespan=[lifespan],

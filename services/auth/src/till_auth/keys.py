@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from till_auth.oauth.pkce import b64url
-from till_auth.sealing import Sealer, SealError
 from till_auth.store.models import SigningKey
 from till_common.errors import ConfigError
+from till_common.sealing import Sealer, SealError
 
 _PURPOSE = "till signing keys v1"
 _LEEWAY = 60

@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from till_auth.keys import KeyRing
 from till_auth.ratelimit import Limiter
-from till_auth.sealing import Sealer, Signer
 from till_auth.settings import AuthSettings
 from till_common.logging import get_logger
 from till_common.protocol.internal import RevocationEvent, revocation_channel
+from till_common.sealing import Sealer, Signer
 from till_db.engine import make_engine, ping, sessionmaker
 
 log = get_logger("till.auth")

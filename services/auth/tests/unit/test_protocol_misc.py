@@ -7,7 +7,7 @@ import pytest
 from till_auth.oauth import access_token, scopes
 from till_auth.oauth.errors import InvalidClient, InvalidGrant, InvalidScope, OAuthError
 from till_auth.oauth.metadata import server_metadata
-from till_auth.sealing import Sealer, SealError, Signer
+from till_common.sealing import Sealer, SealError, Signer
 
 
 def test_error_classes_carry_code_and_status_and_safe_descriptions() -> None:

@@ -54,3 +54,15 @@ def test_cimd_documents_may_not_ask_for_secrets() -> None:
     with pytest.raises(InvalidClientMetadata):
         registration.validate({"redirect_uris": CB, "token_endpoint_auth_method": "client_secret_basic"},
                               allow_secret_methods=False)
+
+
+@pytest.mark.parametrize("raw", [b'{"client_name": "a\\u0000b"}', b'{"x": [{"y\\u0000": 1}]}',
+                                 b'{"a":' + b"[" * 20_000 + b"]" * 20_000 + b"}"])
+def test_metadata_with_a_nul_or_nested_past_the_decoder_is_invalid_client_metadata(raw: bytes) -> None:
+    """D861: NUL cannot be stored in PostgreSQL text; deep nesting made msgspec raise RecursionError (a 500)."""
+    with pytest.raises(InvalidClientMetadata):
+        registration.parse_json(raw)
+
+
+def test_an_escaped_backslash_before_u0000_is_not_a_nul() -> None:
+    assert registration.parse_json(b'{"client_name": "a\\\\u0000"}') == {"client_name": "a\\u0000"}

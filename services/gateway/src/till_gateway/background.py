@@ -6,6 +6,8 @@ at start and polled every 10 s, so a missed push is applied within 15 s at worst
 JWKS is refreshed every ``TILL_JWKS_REFRESH_INTERVAL``: without it a key auth retired (after a
 rotation) stayed trusted for the life of the process, since only an unknown ``kid`` refetched.
 A failed refresh keeps the cached keys, so JWT calls go on while auth is down (FT-08).
+Both retry every second while failing (a replica started before auth, under ``till dev``): an
+:class:`Outage` logs the first failure and the recovery, the retries in between only at debug.
 """
 
 from __future__ import annotations
@@ -30,6 +32,38 @@ log = get_logger("till.gateway.background")
 _event_decoder = msgspec.json.Decoder(RevocationEvent)
 
 
+class Outage:
+    """Log a retried dependency's outage once, not once per retry (D860).
+
+    The first failure of each kind is a warning (an unexpected exception is logged with its
+    traceback); the failures after it are debug lines, and the first success after them is one
+    info line.  Readiness is not this class' business: /readyz asks the state.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.failures = 0
+        self._kinds: set[str] = set()      # the errors of this outage already logged loudly
+
+    def failed(self, event: str, exc: BaseException, *, unexpected: bool = False) -> None:
+        self.failures += 1
+        kind = type(exc).__name__
+        if kind in self._kinds:
+            log.debug(event, error=kind, failures=self.failures)
+            return
+        self._kinds.add(kind)              # a new kind of failure is worth one more line
+        if unexpected:
+            log.exception(event)
+        else:
+            log.warning(event, error=kind)
+
+    def recovered(self) -> None:
+        if self.failures:
+            log.info(f"{self.name} recovered", failures=self.failures)
+        self.failures = 0
+        self._kinds.clear()
+
+
 class Background:
     def __init__(self, auth: Auth, state: RevocationState, hub: SessionHub, redis: Redis | None,
                  namespace: str, poll_interval: float = 10.0, jwks: JwksCache | None = None,
@@ -45,6 +79,8 @@ class Background:
         self.subscribed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
+        self.feed_outage = Outage("revocation feed")
+        self.jwks_outage = Outage("JWKS refresh")
 
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._poll(), name="revocation-feed"))
@@ -69,9 +105,11 @@ class Background:
             try:
                 await self.state.sync(self.auth.revocations)
             except (TillError, msgspec.DecodeError, OSError) as exc:
-                log.warning("revocation feed unavailable", error=type(exc).__name__)
-            except Exception:
-                log.exception("revocation feed failed")
+                self.feed_outage.failed("revocation feed unavailable", exc)
+            except Exception as exc:
+                self.feed_outage.failed("revocation feed failed", exc, unexpected=True)
+            else:
+                self.feed_outage.recovered()
             self._wake.clear()
             # Until the first full read succeeds, retry quickly: tokens revoked before start matter.
             with contextlib.suppress(TimeoutError):
@@ -84,9 +122,11 @@ class Background:
             try:
                 await jwks.refresh()
             except (TillError, ValueError, OSError) as exc:
-                log.warning("JWKS refresh failed; keeping the cached keys", error=type(exc).__name__)
-            except Exception:
-                log.exception("JWKS refresh failed; keeping the cached keys")
+                self.jwks_outage.failed("JWKS refresh failed; keeping the cached keys", exc)
+            except Exception as exc:
+                self.jwks_outage.failed("JWKS refresh failed; keeping the cached keys", exc, unexpected=True)
+            else:
+                self.jwks_outage.recovered()
 
     def _on_message(self, message: dict[str, Any]) -> None:
         channel = message["channel"]

@@ -3,71 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import httpx
 import pytest
 import redis
 from gw_upstream import Gateways
-from tests.support import Service
-
-
-@dataclass
-class Stream:
-    """One open /mcp/sse stream; events land in a queue (heartbeats counted separately)."""
-
-    endpoint: str
-    events: asyncio.Queue[tuple[str, str]]
-    heartbeats: list[float] = field(default_factory=list)
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def session_id(self) -> str:
-        return self.endpoint.split("sessionId=")[1]
-
-    async def next(self, timeout: float = 10) -> tuple[str, str]:
-        return await asyncio.wait_for(self.events.get(), timeout)
-
-
-@contextlib.asynccontextmanager
-async def open_stream(url: str, token: str) -> AsyncIterator[Stream]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as http, \
-            http.stream("GET", url + "/mcp/sse", headers={"Authorization": f"Bearer {token}"}) as resp:
-        assert resp.status_code == 200, await resp.aread()
-        assert resp.headers["content-type"].startswith("text/event-stream")
-        queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-        stream = Stream("", queue)
-
-        async def read() -> None:
-            event = ""
-            try:
-                async for line in resp.aiter_lines():
-                    if line.startswith(": heartbeat "):
-                        stream.heartbeats.append(time.monotonic())
-                    elif line.startswith("event: "):
-                        event = line[7:]
-                    elif line.startswith("data: "):
-                        await queue.put((event, line[6:]))
-            except httpx.HTTPError:
-                pass
-            finally:
-                stream.ended.set()
-
-        reader = asyncio.create_task(read())
-        kind, data = await stream.next()
-        assert kind == "endpoint"          # first event, seed 001 / SPEC §9
-        stream.endpoint = data
-        try:
-            yield stream
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+from tests.support import Service, Stream, open_stream
 
 
 async def send(url: str, stream: Stream | str, token: str, message: dict[str, object]) -> httpx.Response:
@@ -88,8 +32,7 @@ async def test_endpoint_event_first_then_heartbeats_and_responses(gateway: Servi
         r = await send(gateway.url, stream, tok, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
         assert (r.status_code, r.content) == (202, b"")
-        kind, data = await stream.next()
-        assert kind == "message" and json.loads(data)["result"]["protocolVersion"] == "2024-11-05"
+        assert (await stream.next())["result"]["protocolVersion"] == "2024-11-05"
         note = await send(gateway.url, stream, tok, {"jsonrpc": "2.0", "method": "notifications/initialized"})
         assert (note.status_code, note.content) == (202, b"")
         await asyncio.sleep(2.5)
@@ -115,7 +58,7 @@ async def test_ss07_stream_on_a_posts_on_b_in_order_on_the_right_stream(gateways
         for i in range(100):
             r = await send(b.url, s1, tok, ping(i))
             assert (r.status_code, r.content) == (202, b"")
-        received = [json.loads((await s1.next())[1])["id"] for _ in range(100)]
+        received = [(await s1.next())["id"] for _ in range(100)]
         assert received == list(range(100))
         await asyncio.sleep(0.3)
         assert s2.events.empty()
@@ -136,7 +79,7 @@ async def test_ss07_a_stream_busy_for_longer_than_the_session_ttl_keeps_its_sess
         while time.monotonic() - started < 9:
             resp = await http.post(b.url + stream.endpoint, json=ping(i), headers={"Authorization": f"Bearer {tok}"})
             assert (resp.status_code, resp.content) == (202, b""), (round(time.monotonic() - started, 1), resp.text)
-            assert json.loads((await stream.next())[1])["id"] == i
+            assert (await stream.next())["id"] == i
             i += 1
             await asyncio.sleep(0.2)
         assert r.ttl(f"{redis_namespace}:sse:{stream.session_id}") > 2
@@ -169,7 +112,7 @@ async def test_ss04_no_or_expired_token_is_401_and_a_refreshed_token_works(gatew
         assert (await send(gateway.url, stream, expired, ping(1))).status_code == 401
         refreshed = gateways.token()
         assert (await send(gateway.url, stream, refreshed, ping(2))).status_code == 202
-        assert json.loads((await stream.next())[1])["id"] == 2
+        assert (await stream.next())["id"] == 2
 
 
 @pytest.mark.parametrize("via", ["push", "feed"])
@@ -226,7 +169,7 @@ async def test_ft01_replica_killed_reconnect_elsewhere_and_old_session_is_404(ga
     killed = time.monotonic()
     async with open_stream(b.url, tok) as fresh:
         assert (await send(b.url, fresh, tok, ping(1))).status_code == 202
-        assert json.loads((await fresh.next())[1])["id"] == 1
+        assert (await fresh.next())["id"] == 1
     # never 202 into nothing: while the dead owner's liveness key lasts (≤ 5 s) a POST with no
     # subscriber is retried, then 503; after it, 404 and the session is deleted — within the TTL (6 s)
     statuses = []
@@ -267,7 +210,7 @@ async def test_in_process_backend_serves_sse_without_redis(gateways: Gateways) -
     tok = gateways.token()
     async with open_stream(gw.url, tok) as stream:
         assert (await send(gw.url, stream, tok, ping(4))).status_code == 202
-        assert json.loads((await stream.next())[1])["id"] == 4
+        assert (await stream.next())["id"] == 4
         assert (await send(gw.url, stream, gateways.token(sub="2"), ping(5))).status_code == 404
 
 
@@ -281,14 +224,14 @@ async def test_progress_during_a_call_goes_on_the_session_stream_before_the_resp
         call = {"jsonrpc": "2.0", "id": 9, "method": "tools/call",
                 "params": {"name": "test_tool_with_progress", "arguments": {}, "_meta": {"progressToken": 3}}}
         assert (await send(b.url, stream, tok, call)).status_code == 202
-        got = [json.loads((await stream.next())[1]) for _ in range(4)]
+        got = [(await stream.next()) for _ in range(4)]
         assert [m["params"]["progress"] for m in got[:3]] == [0, 50, 100]
         assert all(m["params"]["progressToken"] == 3 for m in got[:3])
         assert got[3]["id"] == 9 and got[3]["result"]["content"]
         sampling = {"jsonrpc": "2.0", "id": 10, "method": "tools/call",
                     "params": {"name": "test_sampling", "arguments": {"prompt": "hi"}}}
         assert (await send(a.url, stream, tok, sampling)).status_code == 202
-        result = json.loads((await stream.next())[1])["result"]
+        result = (await stream.next())["result"]
         assert result["isError"] is True and "cannot send sampling/createMessage" in result["content"][0]["text"]
 
 

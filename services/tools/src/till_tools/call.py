@@ -174,7 +174,7 @@ async def _committed(reg: Registry, tx: CallTx, who: Principal, spec: ToolSpec[A
     dry_run: bool = getattr(args, "dry_run", False)
     db = tx.db
     ctx = Ctx(db=db, store_id=who.store_id, currency=await store_currency(reg, db, who.store_id),
-              who=who, now=now, dialect=reg.dialect, dry_run=dry_run)
+              who=who, now=now, dialect=reg.dialect, dry_run=dry_run, payment_keys=reg.payment_keys)
     fp = None
     if key is not None and not dry_run:
         fp = fingerprint(name, args)

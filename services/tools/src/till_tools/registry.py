@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from till_db.engine import ping, sessionmaker
 from till_tools.audit import HeadCache
+from till_tools.payment_keys import PaymentKeys
 from till_tools.settings import ToolsSettings
 from till_tools.spec import Catalogue
 from till_tools.store.inline_sqlite import make_store_engine
@@ -33,6 +34,7 @@ class Registry:
     currencies: dict[int, str] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
     audit_heads: HeadCache = field(default_factory=HeadCache)
+    payment_keys: PaymentKeys = field(default_factory=lambda: PaymentKeys(None))
     _sqlite_lock: asyncio.Lock | None = None
     _inline: InlineConn | None = None
 
@@ -41,7 +43,8 @@ class Registry:
         engine = make_store_engine(settings.tools_database_url)
         lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         return cls(settings=settings, engine=engine, sessions=sessionmaker(engine),
-                   catalogue=catalogue or default_catalogue(), _sqlite_lock=lock)
+                   catalogue=catalogue or default_catalogue(), _sqlite_lock=lock,
+                   payment_keys=PaymentKeys(settings.key_encryption_key))
 
     @property
     def dialect(self) -> str:

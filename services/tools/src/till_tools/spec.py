@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import ModuleType
-from typing import Annotated, Any, Final, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Final, Generic, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from till_common.permissions import ROLE_PERMISSIONS, Role
 from till_common.principal import Principal
+
+if TYPE_CHECKING:
+    from till_tools.payment_keys import PaymentKeys
 
 # --- argument building blocks ------------------------------------------------------------------
 
@@ -110,6 +113,7 @@ class Ctx:
     dialect: str
     dry_run: bool = False
     changes: list[Change] = field(default_factory=list)
+    payment_keys: PaymentKeys | None = None     # seals a store's payment API key (D863)
 
     def created(self, entity: str, id: int | None) -> None:
         self.changes.append(Change(action="create", entity=entity, id=id))

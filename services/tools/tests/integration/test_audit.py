@@ -102,3 +102,28 @@ async def test_audit_page_pages_through_the_trail(h) -> None:
     assert [r.seq for r in second.items] == [5, 6]
     assert second.next is None
     assert first.items[0].arguments == {"sku": "TS-001-M"}
+
+
+async def test_each_resource_read_leaves_one_chained_row_and_till_audit_verify_passes(h, store_url: str) -> None:
+    """D862: resources/read returns store data, so it is audited like a call: who, which URI, outcome."""
+    pid = h.ok(await h.call("get_product", {"sku": "TS-001-M"}))["id"]
+    reads = [(h.OWNER, "store://settings", "success", ""),
+             (h.OWNER, f"store://products/{pid}", "success", ""),
+             (h.OWNER, "store://products/999999999", "failed", "no product with id 999999999"),
+             (h.principal("support"), "store://settings", "denied", "role support lacks settings:read"),
+             (h.principal("owner", scopes=("products:read",)), "store://theme", "denied",
+              "token scope lacks themes:read"),
+             (h.OWNER, "file:///etc/passwd", "refused", "no such resource")]
+    for who, uri, outcome, _ in reads:
+        out = await h.rpc("resources/read", {"uri": uri}, who)
+        assert ("result" in out) == (outcome == "success"), out
+    assert "error" in await h.rpc("resources/read", {}, h.OWNER)        # no URI: nothing to record
+    rows = (await h.sql(select(AuditEntry).where(AuditEntry.store_id == 1).order_by(AuditEntry.seq)))
+    rows = [r[0] for r in rows]
+    assert len(rows) == 1 + len(reads)                                  # the get_product call, then one per read
+    for row, (who, uri, outcome, detail) in zip(rows[1:], reads, strict=True):
+        assert (row.tool, row.arguments, row.outcome) == ("resources/read", f'{{"uri":"{uri}"}}', outcome)
+        assert detail in row.detail
+        assert (row.user_id, row.token_id, row.client_id, row.request_id) == (
+            who.user_id, who.token_id, who.client_id, who.request_id)
+    assert await cli(store_url, "--store-id", "1") == (0, f"store 1: ok ({len(rows)} rows)\n")

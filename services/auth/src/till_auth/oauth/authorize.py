@@ -39,6 +39,8 @@ class RawRequest:
         for key, value in pairs:
             if key in KNOWN and key in params:
                 raise PageError("Invalid request", f"The parameter {key} was sent more than once.")
+            if "\x00" in key or "\x00" in value:     # the consent form's copy is decoded here (D861)
+                raise PageError("Invalid request", "The request must not contain a NUL character.")
             params[key] = value
         return cls(params)
 

@@ -43,7 +43,7 @@ def parse(authorization: str | None, form_client_id: str | None, form_secret: st
             raise InvalidClient("malformed Basic credentials", basic=True) from None
         user, sep, password = decoded.partition(":")
         client_id, secret = unquote_plus(user), unquote_plus(password)
-        if not sep or not client_id:
+        if not sep or not client_id or "\x00" in decoded + client_id + secret:     # D861
             raise InvalidClient("malformed Basic credentials", basic=True)
         if form_client_id is not None and form_client_id != client_id:
             raise InvalidRequest("client_id in the body differs from the Basic credentials")

@@ -46,11 +46,30 @@ class ClientMetadata(msgspec.Struct, kw_only=True, omit_defaults=True):
 def parse_json(raw: bytes) -> dict[str, Any]:
     try:
         body = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):      # msgspec gives up on very deep nesting
         raise InvalidClientMetadata("the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise InvalidClientMetadata("the request body must be a JSON object")
+    if _has_nul(body):
+        raise InvalidClientMetadata("client metadata must not contain a NUL character")
     return body
+
+
+def _has_nul(body: dict[str, Any]) -> bool:
+    """Any NUL in the metadata's strings or names (PostgreSQL text cannot hold one, D861).
+    A loop, not recursion: a body may nest as deep as its 64 KiB allow."""
+    pending: list[Any] = [body]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 def _str_list(body: dict[str, Any], name: str) -> list[str] | None:

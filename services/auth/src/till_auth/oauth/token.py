@@ -20,9 +20,9 @@ from till_auth.keys import ActiveKey
 from till_auth.oauth import access_token, pkce, resource, scopes
 from till_auth.oauth.errors import InvalidGrant, InvalidRequest, InvalidTarget, OAuthError, UnauthorizedClient
 from till_auth.registry import Tx
-from till_auth.sealing import Sealer, SealError
 from till_auth.store import revocations, users
 from till_auth.store.models import AuthorizationCode, Client, Grant, RefreshToken
+from till_common.sealing import Sealer, SealError
 
 CODE_LIFETIME = 60
 REFRESH_LIFETIME = 30 * 24 * 3600

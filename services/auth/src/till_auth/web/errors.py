@@ -8,8 +8,16 @@ import msgspec
 from litestar import Request, Response
 
 from till_auth.oauth.authorize import PageError
-from till_auth.oauth.errors import InvalidBearer, InvalidClient, OAuthError, ServerError, TooManyRequests
+from till_auth.oauth.errors import (
+    InvalidBearer,
+    InvalidClient,
+    InvalidRequest,
+    OAuthError,
+    ServerError,
+    TooManyRequests,
+)
 from till_auth.web.html import render
+from till_common.errors import BadRequest
 from till_common.integrations.litestar import internal_error_handler
 from till_common.logging import get_logger, request_id_var
 
@@ -47,6 +55,20 @@ def oauth_error_handler(_: Request[Any, Any, Any], exc: OAuthError) -> Response[
 
 #: Endpoints whose clients read RFC 6749 §5.2 / RFC 7591 §3.2.2 JSON errors (authorize is a page).
 _OAUTH_JSON_PREFIXES = ("/mcp/oauth/register", "/mcp/oauth/token", "/mcp/oauth/revoke", "/mcp/token")
+
+
+#: HTML pages: their errors are the error page (authorize's before its redirect URI is established).
+_PAGE_PREFIXES = ("/mcp/oauth/authorize", "/login", "/logout", "/settings")
+
+
+def malformed(path: str, detail: str) -> Exception:
+    """The error a malformed request on ``path`` gets, in that route's own format: OAuth JSON
+    ``invalid_request``, the HTML error page, or problem details (admin, internal, the rest)."""
+    if path.startswith(_OAUTH_JSON_PREFIXES):
+        return InvalidRequest(detail)
+    if path.startswith(_PAGE_PREFIXES):
+        return PageError("Invalid request", detail[:1].upper() + detail[1:] + ".")
+    return BadRequest(detail)
 
 
 def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

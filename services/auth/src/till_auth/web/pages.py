@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 from till_auth.oauth.errors import InvalidRequest
 from till_auth.passwords import MAX_PASSWORD_BYTES, hash_password, verify_password
 from till_auth.registry import Registry
-from till_auth.sealing import SealError
 from till_auth.store import clients, pats, revocations, sessions, users
 from till_auth.store.models import Client, Grant, PersonalToken, Store, User
 from till_auth.web import common, snippets
 from till_auth.web.html import render
+from till_common.sealing import SealError
 
 LOGIN_COOKIE = "till_login"
 SESSION_COOKIE = "till_session"

@@ -49,6 +49,8 @@ async def _merchant_user(request: Request[Any, Any, Any], reg: Registry, csrf: s
             email, sep, password = base64.b64decode(auth[6:].strip(), validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise Unauthorized("malformed Basic credentials") from None
+        if "\x00" in email:              # no account has one; PostgreSQL cannot compare it (D861)
+            raise Unauthorized("malformed Basic credentials")
         result = await check_password(reg, common.client_ip(request, reg), email, password) if sep else None
         if isinstance(result, int):
             raise RateLimited("too many attempts", retry_after=result)

@@ -10,6 +10,7 @@ from msgspec import Meta
 from sqlalchemy import delete, select
 
 from till_tools.money import Money, MoneyStr, money
+from till_tools.payment_keys import NO_KEYS, PaymentKeys
 from till_tools.spec import Args, Ctx, Name, Result, ShortText, WriteArgs, tool
 from till_tools.store.content import ShippingRate, ShippingZone, StoreSettings
 from till_tools.store.models import Store
@@ -98,9 +99,15 @@ def _mask(secret: str) -> str:
     return "" if not secret else "…" + secret[-4:] if len(secret) > 8 else "…"
 
 
-def _checkout(row: StoreSettings) -> CheckoutOut:
+def _keys(ctx: Ctx) -> PaymentKeys:
+    return ctx.payment_keys or NO_KEYS
+
+
+def _checkout(ctx: Ctx, row: StoreSettings) -> CheckoutOut:
     merged = {**_CHECKOUT_DEFAULTS, **row.checkout}
-    merged["payment_provider_api_key"] = _mask(merged["payment_provider_api_key"])
+    stored = merged["payment_provider_api_key"]
+    key = _keys(ctx).reveal(ctx.store_id, stored) if stored else ""
+    merged["payment_provider_api_key"] = "…" if key is None else _mask(key)   # sealed, cannot open: no hint
     return CheckoutOut(**merged)
 
 
@@ -120,7 +127,8 @@ async def _shipping(ctx: Ctx, row: StoreSettings) -> ShippingOut:
 
 async def all_settings(ctx: Ctx) -> AllSettings:
     row = await _row(ctx)
-    return AllSettings(general=await _general(ctx, row), shipping=await _shipping(ctx, row), checkout=_checkout(row))
+    return AllSettings(general=await _general(ctx, row), shipping=await _shipping(ctx, row),
+                       checkout=_checkout(ctx, row))
 
 
 class NoArgs(Args, kw_only=True):
@@ -235,7 +243,7 @@ async def update_shipping_settings(ctx: Ctx, a: UpdateShipping) -> ShippingOut:
 @tool("get_checkout_settings", "Get checkout settings", "Checkout options: guest checkout, phone, tipping, "
       "order notes, terms page, payment provider (its key masked).", NoArgs, CheckoutOut, "settings:read")
 async def get_checkout_settings(ctx: Ctx, a: NoArgs) -> CheckoutOut:
-    return _checkout(await _row(ctx))
+    return _checkout(ctx, await _row(ctx))
 
 
 class UpdateCheckout(WriteArgs, kw_only=True):
@@ -260,13 +268,17 @@ async def update_checkout_settings(ctx: Ctx, a: UpdateCheckout) -> CheckoutOut:
         if value is not None:
             ctx.updated("settings", ctx.store_id, name, checkout.get(name, _CHECKOUT_DEFAULTS[name]), value)
             checkout[name] = value
+    keys = _keys(ctx)
     if a.payment_provider_api_key is not None:
         ctx.updated("settings", ctx.store_id, "payment_provider_api_key", "[REDACTED]", "[REDACTED] (replaced)")
-        checkout["payment_provider_api_key"] = a.payment_provider_api_key
+        checkout["payment_provider_api_key"] = keys.seal(ctx.store_id, a.payment_provider_api_key)
+    elif checkout.get("payment_provider_api_key"):
+        # a key stored in plain text before D863 is sealed by the store's next update
+        checkout["payment_provider_api_key"] = keys.at_rest(ctx.store_id, checkout["payment_provider_api_key"])
     row.checkout = checkout
     row.updated_at = ctx.now
     await ctx.db.flush()
-    return _checkout(row)
+    return _checkout(ctx, row)
 
 
 TOOLS = (get_store_settings, update_store_settings, get_shipping_settings, update_shipping_settings,

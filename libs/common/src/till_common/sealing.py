@@ -1,6 +1,8 @@
 """Encryption at rest with keys derived from TILL_KEY_ENCRYPTION_KEY (HKDF-SHA256 → AES-256-GCM).
 
-One derived key per purpose (``info``), so the signing-key key never encrypts anything else.
+Shared by auth (signing keys, refresh-token successors, the new-token cookie) and tools (a store's
+payment API key, D863).  One derived key per purpose (``info``), so the signing-key key never
+encrypts anything else.
 The stored form is ``nonce(12) || ciphertext+tag``; the associated data binds a ciphertext to
 its row (a key's ``kid``, a refresh token's hash), so swapping ciphertexts between rows fails.
 """
