@@ -98,7 +98,8 @@ def test_token_and_revoke_forms_answer_oauth_json_never_5xx(server, path: str, p
         assert r.headers["cache-control"] == "no-store"
         return
     oauth_error(r, 400, 401)
-    if r.status_code == 401 and authorization is not None and authorization[:6].lower() == "basic ":
+    sent = (authorization or "").strip()               # what _headers sends
+    if r.status_code == 401 and sent.partition(" ")[0].lower() == "basic":
         assert r.headers["www-authenticate"].startswith("Basic")
 
 

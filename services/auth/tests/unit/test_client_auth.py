@@ -43,3 +43,12 @@ def test_tk04_unknown_client_and_wrong_secret_are_invalid_client() -> None:
                              secret_hash=good)
     with pytest.raises(InvalidClient):
         client_auth.parse(None, None, None)
+
+
+@pytest.mark.parametrize("header", ["Basic", "basic", "BASIC ", "Basic    "])
+def test_a_basic_scheme_without_credentials_is_a_malformed_basic_attempt(header: str) -> None:
+    # found by the token-form fuzz test: a bare "Basic" was read as no client authentication at all,
+    # so the 401 carried no Basic challenge (RFC 6749 §5.2)
+    with pytest.raises(InvalidClient) as refused:
+        client_auth.parse(header.strip(), None, None)
+    assert refused.value.basic

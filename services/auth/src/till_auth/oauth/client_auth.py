@@ -34,11 +34,12 @@ def hash_secret(secret: str) -> str:
 
 
 def parse(authorization: str | None, form_client_id: str | None, form_secret: str | None) -> ClientCredentials:
-    if authorization is not None and authorization[:6].lower() == "basic ":
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() == "basic":          # "Basic" alone is a (malformed) Basic attempt too (§5.2)
         if form_secret is not None:
             raise InvalidRequest("use one client authentication method, not several")
         try:
-            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+            decoded = base64.b64decode(credentials.strip(), validate=True).decode()
         except ValueError:   # binascii.Error, UnicodeDecodeError, and non-ASCII header text (fuzzing)
             raise InvalidClient("malformed Basic credentials", basic=True) from None
         user, sep, password = decoded.partition(":")
