@@ -10,6 +10,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from till_common.errors import Unavailable
 from till_common.http import InternalClient
 from till_common.jwt import AccessTokenVerifier, JwksCache
+from till_gateway import fastredis
 from till_gateway.auth import Authenticator, ProtectedResource
 from till_gateway.background import Background
 from till_gateway.conformance_pack import ConformancePack
@@ -105,4 +106,5 @@ class Registry:
         await self.tools.close()
         await self.proxy.close()
         if self.redis is not None:
+            fastredis.close(self.redis)
             await self.redis.aclose()
