@@ -23,7 +23,7 @@ from till_common.errors import TillError
 from till_common.jwt import JwksCache
 from till_common.logging import get_logger
 from till_common.protocol.internal import RevocationEvent, revocation_channel
-from till_gateway.fastredis import PipelinedRedis, pipelined
+from till_gateway.fastredis import PipelinedRedis
 from till_gateway.revocations import RevocationState
 from till_gateway.sessions import SessionHub
 from till_gateway.upstream import Auth
@@ -36,7 +36,7 @@ SUBSCRIPTION_PING = 30.0
 class Background:
     def __init__(self, auth: Auth, state: RevocationState, hub: SessionHub, redis: Redis | None,
                  namespace: str, poll_interval: float = 10.0, jwks: JwksCache | None = None,
-                 jwks_interval: float = 300.0) -> None:
+                 jwks_interval: float = 300.0, fast: PipelinedRedis | None = None) -> None:
         self.auth = auth
         self.state = state
         self.hub = hub
@@ -45,6 +45,7 @@ class Background:
         self.poll_interval = poll_interval
         self.jwks = jwks
         self.jwks_interval = jwks_interval
+        self.fast = fast
         self.subscribed = asyncio.Event()
         self._hub_channel = hub.channel.encode()
         self._tasks: list[asyncio.Task[None]] = []
@@ -119,9 +120,8 @@ class Background:
 
     async def _listen(self) -> None:
         assert self.redis is not None
-        fast = pipelined(self.redis)
-        if fast is not None:
-            await self._listen_pipelined(fast)
+        if self.fast is not None:
+            await self._listen_pipelined(self.fast)
             return
         while True:
             pubsub = self.redis.pubsub()

@@ -15,14 +15,15 @@ within the socket timeout aborts the connection (every caller on it gets Timeout
 as EVALSHA and are re-sent as EVAL after NOSCRIPT (a restarted or flushed Redis).
 
 Only plain TCP is handled (host, port, db, username/password); any other connection class (TLS,
-unix socket) makes :func:`pipelined` return None and callers keep using redis-py.
+unix socket) makes :func:`pipelined` return None and callers keep using redis-py.  The registry
+makes one and hands it to the hub, the rate limiter and the subscription; built without it (as the
+unit tests do) they use redis-py for everything, as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
@@ -255,30 +256,16 @@ class PipelinedRedis:
             proto.transport.close()
 
 
-_shared: weakref.WeakKeyDictionary[Redis, PipelinedRedis | None] = weakref.WeakKeyDictionary()
-
-
 def pipelined(redis: Redis) -> PipelinedRedis | None:
-    """The pipelined connection that goes with ``redis``'s settings (one per client), or None when
-    they are not plain TCP."""
-    if redis in _shared:
-        return _shared[redis]
+    """A pipelined connection with ``redis``'s settings (connected on first use; the caller closes
+    it), or None when they are not plain TCP."""
     pool = redis.connection_pool
     kw = pool.connection_kwargs
-    fast: PipelinedRedis | None = None
-    if pool.connection_class is Connection and not kw.get("ssl"):
-        fast = PipelinedRedis(kw.get("host", "localhost"), int(kw.get("port", 6379)), int(kw.get("db", 0) or 0),
-                              kw.get("username"), kw.get("password"),
-                              float(kw.get("socket_timeout") or DEFAULT_TIMEOUT),
-                              float(kw.get("socket_connect_timeout") or DEFAULT_TIMEOUT))
-    _shared[redis] = fast
-    return fast
+    if pool.connection_class is not Connection or kw.get("ssl"):
+        return None
+    return PipelinedRedis(kw.get("host", "localhost"), int(kw.get("port", 6379)), int(kw.get("db", 0) or 0),
+                          kw.get("username"), kw.get("password"), float(kw.get("socket_timeout") or DEFAULT_TIMEOUT),
+                          float(kw.get("socket_connect_timeout") or DEFAULT_TIMEOUT))
 
 
-def close(redis: Redis) -> None:
-    fast = _shared.pop(redis, None)
-    if fast is not None:
-        fast.close()
-
-
-__all__ = ["PipelinedRedis", "Script", "Subscription", "close", "pipelined"]
+__all__ = ["PipelinedRedis", "Script", "Subscription", "pipelined"]

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from till_common.logging import get_logger
-from till_gateway.fastredis import Script, pipelined
+from till_gateway.fastredis import PipelinedRedis, Script
 
 log = get_logger("till.gateway.ratelimit")
 WINDOW = 60
@@ -56,11 +56,11 @@ return {n, redis.call('TTL', KEYS[1])}
 
 
 class RedisRateLimiter:
-    def __init__(self, redis: Redis, namespace: str, limit: int) -> None:
+    def __init__(self, redis: Redis, namespace: str, limit: int, *, fast: PipelinedRedis | None = None) -> None:
         self.redis = redis
         self.namespace = namespace
         self.limit = limit
-        self._fast = pipelined(redis)
+        self._fast = fast
         self._script = Script(_HIT_SCRIPT)
         self._hit = redis.register_script(_HIT_SCRIPT)   # EVALSHA; reloads itself after a SCRIPT FLUSH
 

@@ -45,7 +45,7 @@ from till_common.errors import TillError, Unavailable
 from till_common.logging import get_logger
 from till_gateway.auth import fingerprint
 from till_gateway.exchange import ServerRequests
-from till_gateway.fastredis import Script, pipelined
+from till_gateway.fastredis import PipelinedRedis, Script
 from till_gateway.revocations import Credential, RevocationState
 
 log = get_logger("till.gateway.sessions")
@@ -203,7 +203,7 @@ class LocalSession:
 
 class SessionHub:
     def __init__(self, redis: Redis | None, namespace: str, ttl: int, replica_id: str | None = None, *,
-                 heartbeat: float = 15.0, per_principal: int = 100) -> None:
+                 heartbeat: float = 15.0, per_principal: int = 100, fast: PipelinedRedis | None = None) -> None:
         self.redis = redis
         self.namespace = namespace
         self.ttl = ttl
@@ -223,7 +223,7 @@ class SessionHub:
             self._open = redis.register_script(_OPEN)
             self._refresh = redis.register_script(_REFRESH)
             self._deliver = redis.register_script(_DELIVER)
-        self._fast = pipelined(redis) if redis is not None else None
+        self._fast = fast if redis is not None else None
         self._deliver_script = Script(_DELIVER)
         self._deliver_counted = Script(_DELIVER_COUNTED)
 

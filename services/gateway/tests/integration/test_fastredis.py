@@ -134,12 +134,12 @@ async def test_a_counted_delivery_over_the_limit_publishes_nothing(redis_url: st
     """DS-02 inside the delivery script: the hit is counted in the limiter's own key (so the streamable
     transport and other replicas see the same count), and over the limit nothing reaches the stream."""
     redis = Redis.from_url(redis_url)
-    a = SessionHub(redis, redis_namespace, 6, replica_id="a")
-    b = SessionHub(redis, redis_namespace, 6, replica_id="b")
-    a.routable = True
-    limiter = RedisRateLimiter(redis, redis_namespace, 3)
     fast = pipelined(redis)
     assert fast is not None
+    a = SessionHub(redis, redis_namespace, 6, replica_id="a", fast=fast)
+    b = SessionHub(redis, redis_namespace, 6, replica_id="b", fast=fast)
+    a.routable = True
+    limiter = RedisRateLimiter(redis, redis_namespace, 3, fast=fast)
     got: list[bytes] = []
 
     def on_message(_channel: bytes, data: bytes) -> None:
@@ -178,15 +178,15 @@ async def test_a_counted_delivery_over_the_limit_publishes_nothing(redis_url: st
 async def test_unreachable_redis_keeps_the_rate_limit_fail_open(tmp_path: Path) -> None:
     with private_redis(tmp_path) as server:
         redis = Redis.from_url(server.url)
-        limiter = RedisRateLimiter(redis, "ns", 1)
+        fast = pipelined(redis)
+        assert fast is not None
+        limiter = RedisRateLimiter(redis, "ns", 1, fast=fast)
         assert await limiter.hit("x") is None
         retry = await limiter.hit("x")
         assert retry is not None
         assert 1 <= retry <= WINDOW
         server.kill()
         assert await limiter.hit("x") is None              # fail open
-        fast = pipelined(redis)
-        assert fast is not None
         with pytest.raises(RedisConnectionError):
             await fast.execute("PING")
         fast.close()

@@ -174,8 +174,8 @@ async def _post(gate: Gate, scope: Scope, receive: Receive, send: Send, headers:
     limit = _Limit(gate, key)
     try:
         await _counted_post(gate, scope, receive, send, headers, cred, limit)
-    except HttpError:
-        await limit.check()          # counted even when refused; over the limit, 429 comes first
+    except Exception:
+        await limit.check()          # counted even when refused or failed; over the limit, 429 comes first
         raise
 
 
