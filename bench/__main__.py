@@ -55,10 +55,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
     p.add_argument("--sessions", type=int, default=10_000, help="idle legacy-SSE sessions to hold (section 2)")
-    p.add_argument("--rt-sessions", type=int, default=16, help="concurrent sessions of the round trip (3)")
+    p.add_argument("--rt-sessions", type=int, default=16, help="closed-loop sessions of the round trip (3)")
+    p.add_argument("--rt-rate", type=float, default=2000.0, help="offered round trips/s of the open loop (3); 0: none")
+    p.add_argument("--rt-open-sessions", type=int, default=64, help="sessions of the open loop (3)")
     p.add_argument("--revocations", type=int, default=50)
     p.add_argument("--flows", type=int, default=20, help="OAuth flows (5); their tokens feed section 4")
-    p.add_argument("--profile", action="store_true", help="py-spy the gateway and tools under section 1 load")
+    p.add_argument("--profile", action="store_true",
+                   help="py-spy the gateway and tools under section 1 load, both gateways under section 3's")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
     p.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432")
     p.add_argument("--only", default="12345", help="sections to run, e.g. 15")
@@ -202,7 +205,9 @@ def run_cluster_sections(c: Cluster, args: argparse.Namespace, report: Report) -
     token = pats[0].token if pats else mint_pats(service_env(c), OWNER, 1)[0].token
     # 3 before 2: closing 10,000 streams keeps replica A busy for a while afterwards
     if "3" in args.only:
-        sse.round_trips(a_url, b_url, token, args.rt_sessions, args.rounds, args.duration, pids, report)
+        sse.round_trips(a_url, b_url, token, args.rt_sessions, args.rounds, args.duration, pids, report,
+                        open_sessions=args.rt_open_sessions, open_rate=args.rt_rate,
+                        profile_dir=RESULTS if args.profile else None)
     if "2" in args.only:
         sse.idle_sessions(a_url, token, args.sessions, pids["gateway-1"], report)
     if "4" in args.only:

@@ -8,20 +8,27 @@ are reported next to each figure).
 * Section 2 opens N streams on replica A (each waits for its ``endpoint`` event) and reports the
   gateway's RSS delta per session.  Baseline, same run: the RSS per idle TCP connection that has
   sent half a request line (the floor uvicorn pays for any open connection).
-* Section 3 holds K streams on replica A and, per stream, POSTs ``ping`` to replica B in a closed
-  loop; a round trip ends when both the 202 and the event on A's stream are in.  Baseline, same
-  run, same client: ``ping`` over Streamable HTTP on replica B (no relay).
+* Section 3 holds streams on replica A and, per stream, POSTs ``ping`` to replica B; a round trip
+  ends when both the 202 and the event on A's stream are in.  Two loads: closed loop over K
+  sessions (the maximum rate; its latency is K / rate by Little's law, so it says nothing about
+  latency at a given rate), and open loop at a fixed offered rate over more sessions, latency
+  measured from each request's scheduled send time (see :func:`_drive`).  Baseline, same run, same
+  client, same pacing: ``ping`` over Streamable HTTP on replica B (no relay).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import resource
 import statistics
+import subprocess
 import time
 import urllib.parse
 from collections import Counter
-from typing import Any, cast
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Final, cast
 
 import uvloop
 
@@ -264,66 +271,64 @@ def _cpu_self() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-async def _sse_round_trips(a_url: str, b_url: str, token: str, streams: list[Stream], posters: list[Poster],
-                           seconds: float) -> dict[str, Any]:
-    lat: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-    counter = iter(range(1, 10**9))
+#: An open-loop send is counted late when it leaves more than this after its scheduled time.
+LATE_SLACK: Final = 0.001
+#: Seconds an open loop may run past its duration to catch up with its schedule.
+GRACE: Final = 1.0
 
-    async def worker(stream: Stream, poster: Poster, sid: str) -> None:
-        nonlocal errors
-        path = f"/mcp/sse/message?sessionId={sid}"
-        while time.perf_counter() < deadline:
-            n = next(counter)
-            req = post_request(b_url, path, token, ping(n))
-            stream.waiter = asyncio.get_running_loop().create_future()
-            t0 = time.perf_counter()
+Op = Callable[[int], Awaitable[bool]]
+
+
+async def _drive(ops: list[Op], seconds: float, rate: float | None) -> dict[str, Any]:
+    """Run one op per session, each with at most one request outstanding.
+
+    ``rate`` None: closed loop (each session sends again as soon as its previous round trip ends;
+    the figure is the maximum rate K sessions reach).  Otherwise open loop: request i is scheduled
+    at ``start + i / rate`` and handed round robin to the sessions, and its latency is measured from
+    that scheduled time, not from when it left: a session still busy with its previous round trip
+    sends late and the wait is counted in the latency (no coordinated omission).  Late sends are
+    counted as well, and an open loop that falls more than ``GRACE`` behind stops sending (the
+    requests it never sent are counted as dropped), so an overloaded run stays bounded."""
+    lat: list[float] = []
+    errors = late = dropped = 0
+    counter = iter(range(1, 10**9))
+    k = len(ops)
+    start = time.perf_counter() + 0.005
+    deadline = start + seconds
+
+    async def worker(j: int, op: Op) -> None:
+        nonlocal errors, late, dropped
+        i = j
+        while True:
+            now = time.perf_counter()
+            if rate is None:
+                sched = now
+                if now >= deadline:
+                    return
+            else:
+                sched = start + i / rate
+                i += k
+                if sched >= deadline:
+                    return
+                if now > deadline + GRACE:
+                    dropped += 1 + int((deadline - sched) * rate / k)
+                    return
+                if sched > now:
+                    await asyncio.sleep(sched - now)
+                elif now - sched > LATE_SLACK:
+                    late += 1
             try:
-                status, _ = await asyncio.wait_for(poster.send(req), 10)
-                msg = await asyncio.wait_for(stream.waiter, 10)
+                ok = await op(next(counter))
             except (TimeoutError, ConnectionError):
                 errors += 1
                 return
-            lat.append(time.perf_counter() - t0)
-            if status != 202 or not has_id(msg, n):
+            lat.append(time.perf_counter() - sched)
+            if not ok:
                 errors += 1
 
-    sids = [s.endpoint.result() for s in streams]
-    return await _timed(lambda: asyncio.gather(*(worker(s, p, sid) for s, p, sid in zip(streams, posters, sids,
-                                                                                          strict=True))), lat,
-                        lambda: errors)
-
-
-async def _streamable_pings(b_url: str, token: str, posters: list[Poster], seconds: float) -> dict[str, Any]:
-    lat: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-    counter = iter(range(1, 10**9))
-    extra = "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2025-06-18\r\n"
-
-    async def worker(poster: Poster) -> None:
-        nonlocal errors
-        while time.perf_counter() < deadline:
-            n = next(counter)
-            req = post_request(b_url, "/mcp", token, ping(n), extra)
-            t0 = time.perf_counter()
-            try:
-                status, body = await asyncio.wait_for(poster.send(req), 10)
-            except (TimeoutError, ConnectionError):
-                errors += 1
-                return
-            lat.append(time.perf_counter() - t0)
-            if status != 200 or not has_id(body, n):
-                errors += 1
-
-    return await _timed(lambda: asyncio.gather(*(worker(p) for p in posters)), lat, lambda: errors)
-
-
-async def _timed(run: Any, lat: list[float], errors: Any) -> dict[str, Any]:
-    c0, t0 = _cpu_self(), time.perf_counter()
-    await run()
-    wall = time.perf_counter() - t0
+    c0 = _cpu_self()
+    await asyncio.gather(*(worker(j, op) for j, op in enumerate(ops)))
+    wall = time.perf_counter() - start
     c1 = _cpu_self()
     lat.sort()
     n = len(lat)
@@ -331,65 +336,186 @@ async def _timed(run: Any, lat: list[float], errors: Any) -> dict[str, Any]:
     def pct(p: float) -> float:
         return lat[min(n - 1, int(p / 100 * n))] * 1e3 if n else float("nan")
 
-    return {"rate": n / wall, "p50_ms": pct(50), "p99_ms": pct(99), "count": n, "errors": errors(),
-            "loadgen_cpu": (c1 - c0) / wall}
+    return {"rate": n / wall, "p50_ms": pct(50), "p99_ms": pct(99), "max_ms": pct(100), "count": n,
+            "errors": errors, "late": late, "dropped": dropped, "offered": rate, "loadgen_cpu": (c1 - c0) / wall}
+
+
+def _sse_ops(b_url: str, token: str, streams: list[Stream], posters: list[Poster]) -> list[Op]:
+    def op_for(stream: Stream, poster: Poster) -> Op:
+        path = f"/mcp/sse/message?sessionId={stream.endpoint.result()}"
+
+        async def op(n: int) -> bool:
+            req = post_request(b_url, path, token, ping(n))
+            stream.waiter = asyncio.get_running_loop().create_future()
+            status, _ = await asyncio.wait_for(poster.send(req), 10)
+            msg = await asyncio.wait_for(stream.waiter, 10)
+            return status == 202 and has_id(msg, n)
+
+        return op
+
+    return [op_for(s, p) for s, p in zip(streams, posters, strict=True)]
+
+
+def _streamable_ops(b_url: str, token: str, posters: list[Poster]) -> list[Op]:
+    extra = "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2025-06-18\r\n"
+
+    def op_for(poster: Poster) -> Op:
+        async def op(n: int) -> bool:
+            status, body = await asyncio.wait_for(poster.send(post_request(b_url, "/mcp", token, ping(n), extra)), 10)
+            return status == 200 and has_id(body, n)
+
+        return op
+
+    return [op_for(p) for p in posters]
+
+
+@dataclasses.dataclass
+class Mode:
+    """One way of loading section 3: closed loop over ``sessions`` or open loop at ``rate``."""
+
+    name: str
+    sessions: int
+    rate: float | None
 
 
 def round_trips(a_url: str, b_url: str, token: str, k: int, rounds: int, seconds: float,
-                pids: dict[str, int], report: Report) -> None:
+                pids: dict[str, int], report: Report, *, open_sessions: int = 64,
+                open_rate: float = 2000.0, profile_dir: Path | None = None) -> None:
     from bench.loadgen import cpu_seconds
 
-    async def main() -> dict[str, list[dict[str, Any]]]:
-        streams = await open_streams(a_url, token, k)
-        if len(streams) < k:
-            raise RuntimeError(f"only {len(streams)} of {k} streams opened on {a_url}")
-        posters = await _posters(b_url, k)
-        await _sse_round_trips(a_url, b_url, token, streams, posters, 0.5)       # warm-up
-        await _streamable_pings(b_url, token, posters, 0.5)
-        out: dict[str, list[dict[str, Any]]] = {"sse": [], "streamable": []}
-        for rnd in range(rounds):
-            order = ["sse", "streamable"] if rnd % 2 == 0 else ["streamable", "sse"]
-            for name in order:
-                cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
-                t0 = time.perf_counter()
-                if name == "sse":
-                    res = await _sse_round_trips(a_url, b_url, token, streams, posters, seconds)
-                else:
-                    res = await _streamable_pings(b_url, token, posters, seconds)
-                wall = time.perf_counter() - t0
-                res["server_cpu"] = {n: (cpu_seconds(p) - cpu0[n]) / wall for n, p in pids.items()}
-                out[name].append(res)
-                print(f"  round {rnd + 1} {name:<11} {res['rate']:>7,.0f}/s  p50 {res['p50_ms']:.2f} ms  "
-                      f"p99 {res['p99_ms']:.2f} ms  err {res['errors']}  cpu: loadgen {res['loadgen_cpu']:.2f} "
-                      + " ".join(f"{n} {c:.2f}" for n, c in res["server_cpu"].items()), flush=True)
+    modes = [Mode("closed", k, None)] + ([Mode("open", open_sessions, open_rate)] if open_rate > 0 else [])
+    n_max = max(m.sessions for m in modes)
+
+    async def main() -> dict[str, dict[str, list[dict[str, Any]]]]:
+        streams = await open_streams(a_url, token, n_max)
+        if len(streams) < n_max:
+            raise RuntimeError(f"only {len(streams)} of {n_max} streams opened on {a_url}")
+        posters = await _posters(b_url, n_max)
+        out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for mode in modes:
+            ops = {"sse": _sse_ops(b_url, token, streams[:mode.sessions], posters[:mode.sessions]),
+                   "streamable": _streamable_ops(b_url, token, posters[:mode.sessions])}
+            for name in ops:                                                     # warm-up
+                await _drive(ops[name], 0.5, mode.rate)
+            runs: dict[str, list[dict[str, Any]]] = {"sse": [], "streamable": []}
+            for rnd in range(rounds):
+                order = ["sse", "streamable"] if rnd % 2 == 0 else ["streamable", "sse"]
+                for name in order:
+                    cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
+                    t0 = time.perf_counter()
+                    res = await _drive(ops[name], seconds, mode.rate)
+                    wall = time.perf_counter() - t0
+                    res["server_cpu"] = {n: (cpu_seconds(p) - cpu0[n]) / wall for n, p in pids.items()}
+                    # CPU per round trip: what the load costs each process, whatever else the machine runs
+                    res["cpu_ms_per_call"] = {n: c * 1e3 / res["rate"] if res["rate"] else float("nan")
+                                              for n, c in res["server_cpu"].items()}
+                    runs[name].append(res)
+                    offered = (f" (offered {mode.rate:,.0f}/s, late {res['late']}, dropped {res['dropped']})"
+                               if mode.rate else "")
+                    print(f"  {mode.name} round {rnd + 1} {name:<11} {res['rate']:>7,.0f}/s{offered}  "
+                          f"p50 {res['p50_ms']:.2f} ms  p99 {res['p99_ms']:.2f} ms  err {res['errors']}  "
+                          f"cpu: loadgen {res['loadgen_cpu']:.2f} "
+                          + " ".join(f"{n} {c:.2f} ({res['cpu_ms_per_call'][n]:.3f} ms/call)"
+                                     for n, c in res["server_cpu"].items()), flush=True)
+            out[mode.name] = runs
+            if profile_dir is not None and mode is modes[-1]:
+                await _profile(ops["sse"], seconds, mode.rate, pids, profile_dir, report)
         for s in streams:
             s.close()
         for p in posters:
             p.close()
         return out
 
-    print(f"section 3: {k} sessions, stream on replica A, POSTs to replica B; {rounds} rounds x {seconds:g} s",
-          flush=True)
+    print(f"section 3: stream on replica A, POSTs to replica B; closed loop over {k} sessions"
+          + (f", open loop at {open_rate:,.0f}/s over {open_sessions} sessions" if open_rate > 0 else "")
+          + f"; {rounds} rounds x {seconds:g} s", flush=True)
     out = uvloop.run(main())
+    _report_closed(out["closed"], k, pids, report)
+    if "open" in out:
+        _report_open(out["open"], open_sessions, open_rate, pids, report)
+
+
+async def _profile(ops: list[Op], seconds: float, rate: float | None, pids: dict[str, int], results: Path,
+                   report: Report) -> None:
+    """py-spy --gil (collapsed stacks) on each gateway while the SSE round trips run; top frames printed."""
+    from bench.profile import py_spy, top_frames
+
+    spy = py_spy()
+    if spy is None:
+        report.note("py-spy not installed: no section 3 profile")
+        return
+    raws = {name: results / f"profile-sse-{name}.txt" for name in pids}
+    procs = [subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", f"{seconds + 1:g}", "--rate", "250",
+                               "--gil", "--format", "raw", "-o", str(raws[name])],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for name, pid in pids.items()]
+    await asyncio.sleep(0.5)
+    await _drive(ops, seconds, rate)
+    for proc in procs:
+        try:
+            await asyncio.to_thread(proc.communicate, timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    summary: dict[str, object] = {}
+    for name, raw in raws.items():
+        if not raw.exists():
+            continue
+        total, own, incl = top_frames(raw)
+        print(f"== section 3 profile, {name}: {total} samples; top self", flush=True)
+        print("\n".join(f"  {p:5.1f}%  {f}" for f, p in own))
+        print(f"== {name}: top inclusive")
+        print("\n".join(f"  {p:5.1f}%  {f}" for f, p in incl), flush=True)
+        summary[name] = {"samples": total, "self": own[:10], "inclusive": incl[:15], "raw": str(raw)}
+    report.meta["profile_section3"] = summary
+
+
+def _cores(runs: list[dict[str, Any]], pids: dict[str, int]) -> str:
+    med = statistics.median
+    return (f"cores: loadgen {med(r['loadgen_cpu'] for r in runs):.2f}, "
+            + ", ".join(f"{n} {med(r['server_cpu'][n] for r in runs):.2f} "
+                        f"({med(r['cpu_ms_per_call'][n] for r in runs):.3f} ms CPU/call)" for n in pids))
+
+
+def _report_closed(out: dict[str, list[dict[str, Any]]], k: int, pids: dict[str, int], report: Report) -> None:
     sse_runs, base_runs = out["sse"], out["streamable"]
     med = statistics.median
     rate = med(r["rate"] for r in sse_runs)
     p50, p99 = med(r["p50_ms"] for r in sse_runs), med(r["p99_ms"] for r in sse_runs)
     ratio = med(a["rate"] / b["rate"] for a, b in zip(sse_runs, base_runs, strict=True))
     base_rate = med(r["rate"] for r in base_runs)
-    base_p99 = med(r["p99_ms"] for r in base_runs)
-    cores = {n: med(r["server_cpu"][n] for r in sse_runs) for n in pids}
-    note = (f"p50 {p50:.2f} ms; errors {sum(r['errors'] for r in sse_runs)}; cores: loadgen "
-            f"{med(r['loadgen_cpu'] for r in sse_runs):.2f}, " + ", ".join(f"{n} {c:.2f}" for n, c in cores.items()))
-    report.add(Row("3", f"SSE round trip A⇄Redis⇄B, rate ({k} sessions)", rate, "/s",
+    note = (f"closed loop, max rate; p50 {p50:.2f} ms, p99 {p99:.2f} ms (mean latency = {k} / rate by "
+            f"Little's law); errors {sum(r['errors'] for r in sse_runs)}; " + _cores(sse_runs, pids)
+            + "; baseline " + _cores(base_runs, pids))
+    report.add(Row("3", f"SSE round trip A⇄Redis⇄B, max rate ({k} sessions)", rate, "/s",
                    baseline=f"streamable ping on B ({base_rate:,.0f}/s)", ratio=ratio, target="≥ 2,000/s",
                    met=rate >= 2000, note=note, detail={"sse": sse_runs, "streamable": base_runs}))
-    report.add(Row("3", "SSE round trip p99", p99, "ms", baseline=f"streamable ping p99 ({base_p99:.2f} ms)",
-                   ratio=p99 / base_p99 if base_p99 else None, target="< 5 ms", met=p99 < 5,
-                   note=f"at {rate:,.0f}/s with {k} concurrent sessions"))
-    report.add(Row("3", "SSE round trip p50", p50, "ms",
-                   baseline=f"streamable ping p50 ({med(r['p50_ms'] for r in base_runs):.2f} ms)",
-                   ratio=p50 / med(r["p50_ms"] for r in base_runs)))
+
+
+def _report_open(out: dict[str, list[dict[str, Any]]], sessions: int, offered: float, pids: dict[str, int],
+                 report: Report) -> None:
+    sse_runs, base_runs = out["sse"], out["streamable"]
+    med = statistics.median
+    rate = med(r["rate"] for r in sse_runs)
+    p50, p99 = med(r["p50_ms"] for r in sse_runs), med(r["p99_ms"] for r in sse_runs)
+    b50, b99 = med(r["p50_ms"] for r in base_runs), med(r["p99_ms"] for r in base_runs)
+    late = sum(r["late"] for r in sse_runs)
+    sent = sum(r["count"] for r in sse_runs)
+    dropped = sum(r["dropped"] for r in sse_runs)
+    keeps_up = rate >= 0.98 * offered
+    note = (f"open loop over {sessions} sessions, latency from the scheduled send time; {late:,} of "
+            f"{sent:,} sends late (session still busy), {dropped:,} never sent (over {GRACE:g} s behind); "
+            f"errors {sum(r['errors'] for r in sse_runs)}; "
+            + _cores(sse_runs, pids) + "; baseline " + _cores(base_runs, pids))
+    report.add(Row("3", f"SSE round trip, offered {offered:,.0f}/s: achieved", rate, "/s",
+                   baseline=f"streamable ping, same pacing ({med(r['rate'] for r in base_runs):,.0f}/s)",
+                   ratio=med(a["rate"] / b["rate"] for a, b in zip(sse_runs, base_runs, strict=True)),
+                   target=f"≥ {offered:,.0f}/s", met=keeps_up, note=note,
+                   detail={"sse": sse_runs, "streamable": base_runs}))
+    report.add(Row("3", "SSE round trip p99 (open loop)", p99, "ms", baseline=f"streamable ping p99 ({b99:.2f} ms)",
+                   ratio=p99 / b99 if b99 else None, target="< 5 ms", met=p99 < 5 and keeps_up,
+                   note=f"at {rate:,.0f}/s achieved of {offered:,.0f}/s offered"))
+    report.add(Row("3", "SSE round trip p50 (open loop)", p50, "ms", baseline=f"streamable ping p50 ({b50:.2f} ms)",
+                   ratio=p50 / b50 if b50 else None))
 
 
 __all__ = ["Poster", "Stream", "idle_sessions", "round_trips"]

@@ -18,18 +18,21 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from till_common.errors import TillError
 from till_common.jwt import JwksCache
 from till_common.logging import get_logger
 from till_common.protocol.internal import RevocationEvent, revocation_channel
+from till_gateway.fastredis import PipelinedRedis
 from till_gateway.revocations import RevocationState
 from till_gateway.sessions import SessionHub
 from till_gateway.upstream import Auth
 
 log = get_logger("till.gateway.background")
 _event_decoder = msgspec.json.Decoder(RevocationEvent)
+SUBSCRIPTION_PING = 30.0
 
 
 class Outage:
@@ -67,7 +70,7 @@ class Outage:
 class Background:
     def __init__(self, auth: Auth, state: RevocationState, hub: SessionHub, redis: Redis | None,
                  namespace: str, poll_interval: float = 10.0, jwks: JwksCache | None = None,
-                 jwks_interval: float = 300.0) -> None:
+                 jwks_interval: float = 300.0, fast: PipelinedRedis | None = None) -> None:
         self.auth = auth
         self.state = state
         self.hub = hub
@@ -76,7 +79,9 @@ class Background:
         self.poll_interval = poll_interval
         self.jwks = jwks
         self.jwks_interval = jwks_interval
+        self.fast = fast
         self.subscribed = asyncio.Event()
+        self._hub_channel = hub.channel.encode()
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self.feed_outage = Outage("revocation feed")
@@ -142,8 +147,22 @@ class Background:
             return
         self.state.apply(event)
 
+    def _on_push(self, channel: bytes, data: bytes) -> None:
+        if channel == self._hub_channel:
+            self.hub.receive(data)
+            return
+        try:
+            event = _event_decoder.decode(data)
+        except msgspec.DecodeError:
+            log.warning("unreadable revocation push")
+            return
+        self.state.apply(event)
+
     async def _listen(self) -> None:
         assert self.redis is not None
+        if self.fast is not None:
+            await self._listen_pipelined(self.fast)
+            return
         while True:
             pubsub = self.redis.pubsub()
             try:
@@ -163,3 +182,26 @@ class Background:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _listen_pipelined(self, fast: PipelinedRedis) -> None:
+        """The subscription on a dedicated connection whose messages are handled in the read callback
+        (fastredis.py): no ``get_message`` round of redis-py per SSE delivery (D842).  A PING every
+        :data:`SUBSCRIPTION_PING` seconds finds a connection that died silently."""
+        while True:
+            sub = None
+            try:
+                sub = await fast.subscribe([self.revocation_channel, self.hub.channel], self._on_push)
+                self.subscribed.set()
+                self.hub.routable = True
+                await self.hub.beat()
+                self._wake.set()          # pushes may have been missed while disconnected: read the feed
+                while not await sub.wait_lost(SUBSCRIPTION_PING):
+                    await sub.ping()
+                raise RedisConnectionError("subscription connection lost")
+            except (RedisError, OSError) as exc:
+                self.hub.routable = False
+                log.warning("redis subscription lost", error=type(exc).__name__)
+                await asyncio.sleep(1.0)
+            finally:
+                if sub is not None:
+                    sub.close()

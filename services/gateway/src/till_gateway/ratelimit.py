@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from till_common.logging import get_logger
+from till_gateway.fastredis import PipelinedRedis, Script
 
 log = get_logger("till.gateway.ratelimit")
 WINDOW = 60
@@ -55,19 +56,31 @@ return {n, redis.call('TTL', KEYS[1])}
 
 
 class RedisRateLimiter:
-    def __init__(self, redis: Redis, namespace: str, limit: int) -> None:
+    def __init__(self, redis: Redis, namespace: str, limit: int, *, fast: PipelinedRedis | None = None) -> None:
         self.redis = redis
         self.namespace = namespace
         self.limit = limit
+        self._fast = fast
+        self._script = Script(_HIT_SCRIPT)
         self._hit = redis.register_script(_HIT_SCRIPT)   # EVALSHA; reloads itself after a SCRIPT FLUSH
 
+    def key(self, key: str) -> str:
+        return f"{self.namespace}:rl:{key}"
+
     async def hit(self, key: str) -> int | None:
-        name = f"{self.namespace}:rl:{key}"
+        name = self.key(key)
         try:
-            count, ttl = await self._hit(keys=[name], args=[WINDOW])
+            if self._fast is not None:
+                count, ttl = await self._fast.evalsha(self._script, [name], [WINDOW])
+            else:
+                count, ttl = await self._hit(keys=[name], args=[WINDOW])
         except (RedisError, OSError) as exc:
             log.warning("rate limit unavailable, allowing", error=type(exc).__name__)
             return None
+        return self.verdict(count, ttl)
+
+    def verdict(self, count: int, ttl: int) -> int | None:
+        """``None`` if the ``count``-th request of the window is allowed, else seconds to wait."""
         if int(count) > self.limit:
             return max(1, int(ttl))
         return None

@@ -10,6 +10,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from till_common.errors import Unavailable
 from till_common.http import InternalClient
 from till_common.jwt import AccessTokenVerifier, JwksCache
+from till_gateway import fastredis
 from till_gateway.auth import Authenticator, ProtectedResource
 from till_gateway.background import Background
 from till_gateway.conformance_pack import ConformancePack
@@ -64,15 +65,16 @@ class Registry:
         self.jwks = JwksCache(self.auth_api.jwks)
         verifier = AccessTokenVerifier(self.jwks, issuer=s.public_url, audiences=self.resource.audiences)
         self.authenticator = Authenticator(verifier, self.auth_api.introspect, self.revocations)
+        self.fast = fastredis.pipelined(self.redis) if self.redis is not None else None
         self.hub = SessionHub(self.redis, s.redis_namespace, s.session_ttl, heartbeat=s.heartbeat_interval,
-                              per_principal=s.sse_sessions_per_principal)
+                              per_principal=s.sse_sessions_per_principal, fast=self.fast)
         self.revocations.listeners.append(lambda: self.hub.close_revoked(self.revocations))
-        limiter: RateLimiter = (RedisRateLimiter(self.redis, s.redis_namespace, s.rate_limit_per_minute)
+        limiter: RateLimiter = (RedisRateLimiter(self.redis, s.redis_namespace, s.rate_limit_per_minute, fast=self.fast)
                                 if self.redis is not None else MemoryRateLimiter(s.rate_limit_per_minute))
         self.dispatcher = Dispatcher(pack=ConformancePack() if s.conformance_fixtures else None)
         self.gate = Gate(s, self.resource, self.authenticator, limiter, self.dispatcher, self.tools_api, self.hub)
         self.background = Background(self.auth_api, self.revocations, self.hub, self.redis, s.redis_namespace,
-                                     jwks=self.jwks, jwks_interval=s.jwks_refresh_interval)
+                                     jwks=self.jwks, jwks_interval=s.jwks_refresh_interval, fast=self.fast)
         self.proxy = AuthProxy(s.auth_url, s.internal_token, s.upstream_timeout)
 
     async def _upstream_ok(self, client: InternalClient) -> None:
@@ -105,4 +107,6 @@ class Registry:
         await self.tools.close()
         await self.proxy.close()
         if self.redis is not None:
+            if self.fast is not None:
+                self.fast.close()
             await self.redis.aclose()

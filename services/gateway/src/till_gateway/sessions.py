@@ -45,6 +45,7 @@ from till_common.errors import TillError, Unavailable
 from till_common.logging import get_logger
 from till_gateway.auth import fingerprint
 from till_gateway.exchange import ServerRequests
+from till_gateway.fastredis import PipelinedRedis, Script
 from till_gateway.revocations import Credential, RevocationState
 
 log = get_logger("till.gateway.sessions")
@@ -143,6 +144,40 @@ redis.call('ZREM', KEYS[3], ARGV[4])
 return 0
 """
 
+#: :data:`_DELIVER` with the POST's rate-limit hit first (ratelimit.py's script), so that a legacy-SSE
+#: POST relayed to another replica costs one round trip instead of two (D841).  KEYS: as _DELIVER,
+#: then the rate-limit key.  ARGV: as _DELIVER, then the window (s) and the limit.  → {answer as
+#: _DELIVER's} or, over the limit, {-3, seconds until the window resets} (nothing published).
+_DELIVER_COUNTED: Final = """
+local n = redis.call('INCR', KEYS[4])
+redis.call('EXPIRE', KEYS[4], ARGV[5], 'NX')
+if n > tonumber(ARGV[6]) then return {-3, redis.call('TTL', KEYS[4])} end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end
+local r = redis.call('PUBLISH', ARGV[2], ARGV[3])
+if r > 0 then return {r} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {-2} end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[3], ARGV[4])
+return {0}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """A request still to be counted against its token's rate limit (ratelimit.py's Redis window)."""
+
+    key: str          # the rate-limit key in Redis
+    window: int       # seconds
+    limit: int
+
+
+class RateLimited(Exception):
+    """The request counted by :meth:`SessionHub.deliver` was over its token's limit."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
 
 @dataclass(eq=False)
 class LocalSession:
@@ -168,7 +203,7 @@ class LocalSession:
 
 class SessionHub:
     def __init__(self, redis: Redis | None, namespace: str, ttl: int, replica_id: str | None = None, *,
-                 heartbeat: float = 15.0, per_principal: int = 100) -> None:
+                 heartbeat: float = 15.0, per_principal: int = 100, fast: PipelinedRedis | None = None) -> None:
         self.redis = redis
         self.namespace = namespace
         self.ttl = ttl
@@ -188,6 +223,9 @@ class SessionHub:
             self._open = redis.register_script(_OPEN)
             self._refresh = redis.register_script(_REFRESH)
             self._deliver = redis.register_script(_DELIVER)
+        self._fast = fast if redis is not None else None
+        self._deliver_script = Script(_DELIVER)
+        self._deliver_counted = Script(_DELIVER_COUNTED)
 
     @property
     def channel(self) -> str:
@@ -255,7 +293,11 @@ class SessionHub:
     async def beat(self) -> None:
         """Say this replica is alive (only while it is subscribed: it can receive what it is sent)."""
         if self.redis is not None and self.routable and not self.draining:
-            await self.redis.set(self.alive_key(self.replica_id), b"1", px=int(self.alive_ttl * 1000))
+            if self._fast is not None:
+                await self._fast.execute("SET", self.alive_key(self.replica_id), b"1", "PX",
+                                         int(self.alive_ttl * 1000))
+            else:
+                await self.redis.set(self.alive_key(self.replica_id), b"1", px=int(self.alive_ttl * 1000))
 
     async def refresh(self) -> None:
         """Extend every local session's key; end the streams whose key is gone (Redis lost it, or a
@@ -384,9 +426,17 @@ class SessionHub:
             self._lookups[sid] = (now + LOOKUP_CACHE_SECONDS, record)
         return record if hmac.compare_digest(record.fp, fp) else None
 
-    async def deliver(self, sid: str, record: SessionRecord, data: bytes) -> bool:
+    def relays(self, record: SessionRecord) -> bool:
+        """Whether delivering to this session goes through Redis (:meth:`deliver` can count then)."""
+        return record.replica != self.replica_id and self._fast is not None
+
+    async def deliver(self, sid: str, record: SessionRecord, data: bytes, count: Count | None = None) -> bool:
         """Put a JSON-RPC message on the session's stream wherever it is held; False if it is gone.
-        Raises :class:`Unavailable` when the owner is alive but cannot be reached for a while."""
+        Raises :class:`Unavailable` when the owner is alive but cannot be reached for a while.
+        ``count`` (only when :meth:`relays`): the POST's rate-limit hit, made in the same script
+        before anything is published; :class:`RateLimited` when it is over the limit."""
+        if count is not None:
+            return await self._deliver_with_count(sid, record, data, count)
         if record.replica == self.replica_id:
             local = self.local.get(sid)
             if local is None or local.closed:
@@ -399,7 +449,10 @@ class SessionHub:
                                    b"%b%b\n%b" % (_DELIVER_TAG, sid.encode(), data), sid]
         for pause in (*OWNER_RETRY, None):
             try:
-                answer = int(await self._deliver(keys=keys, args=args))
+                if self._fast is not None:
+                    answer = int(await self._fast.evalsha(self._deliver_script, keys, args))
+                else:
+                    answer = int(await self._deliver(keys=keys, args=args))
             except (RedisError, OSError) as exc:
                 raise Unavailable("session store unavailable", debug=type(exc).__name__) from None
             if answer > 0:
@@ -414,3 +467,26 @@ class SessionHub:
             await asyncio.sleep(pause)
         log.warning("sse owner replica alive but not subscribed; POST refused")
         raise Unavailable("the replica holding this stream is unreachable; retry")
+
+    async def _deliver_with_count(self, sid: str, record: SessionRecord, data: bytes, count: Count) -> bool:
+        assert self._fast is not None
+        keys = [self.key(sid), self.alive_key(record.replica), self.principal_key(record.fp), count.key]
+        args: list[bytes | str | int] = [_encoder.encode(record), self.replica_channel(record.replica),
+                                         b"%b%b\n%b" % (_DELIVER_TAG, sid.encode(), data), sid, count.window,
+                                         count.limit]
+        try:
+            reply = await self._fast.evalsha(self._deliver_counted, keys, args)
+        except (RedisError, OSError) as exc:
+            raise Unavailable("session store unavailable", debug=type(exc).__name__) from None
+        answer = int(reply[0])
+        if answer == -3:
+            raise RateLimited(max(1, int(reply[1])))
+        if answer > 0:
+            return True
+        if answer == -2:             # owner alive, not subscribed: retry as usual, the POST is counted
+            await asyncio.sleep(OWNER_RETRY[0])
+            return await self.deliver(sid, record, data)
+        self._lookups.pop(sid, None)
+        if answer == 0:
+            log.info("sse owner replica is gone; session deleted")
+        return False

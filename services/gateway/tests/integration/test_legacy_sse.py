@@ -249,3 +249,33 @@ async def test_sessions_per_principal_over_the_cap_is_429_across_replicas(gatewa
             pass
     async with open_stream(b.url, tok):                              # closing frees the places at once
         pass
+
+
+async def test_ds02_relayed_posts_count_in_the_delivery_script_and_share_the_window(gateways: Gateways) -> None:
+    """D842: a POST relayed to the stream's replica counts its hit inside the delivery script; the
+    window is the same one the stream open and the Streamable transport count in, on every replica,
+    and over the limit nothing reaches the stream and 429 wins over 404."""
+    a = gateways.start(port=gateways.first_port, TILL_RATE_LIMIT_PER_MINUTE="5")  # type: ignore[attr-defined]
+    b = gateways.start(TILL_RATE_LIMIT_PER_MINUTE="5")
+    tok = gateways.token()
+    async with open_stream(a.url, tok) as stream:                   # 1: the GET
+        for i in range(4):                                           # 2-5: relayed POSTs via B
+            r = await send(b.url, stream, tok, ping(i))
+            assert (r.status_code, r.content) == (202, b"")
+        over = await send(b.url, stream, tok, ping(99))
+        assert over.status_code == 429
+        assert over.json()["error"] == "rate_limited"
+        assert int(over.headers["retry-after"]) >= 1
+        unknown = await send(b.url, "/mcp/sse/message?sessionId=nope", tok, ping(100))
+        assert unknown.status_code == 429
+        streamable = httpx.post(a.url + "/mcp", json=ping(101), timeout=10, headers={
+            "Authorization": f"Bearer {tok}", "Accept": "application/json, text/event-stream"})
+        assert streamable.status_code == 429
+        received = [json.loads((await stream.next())[1])["id"] for _ in range(4)]
+        assert received == [0, 1, 2, 3]
+        await asyncio.sleep(0.3)
+        assert stream.events.empty()                                 # nothing for the refused POSTs
+    other = gateways.token(sub="2")
+    async with open_stream(a.url, other) as stream:                  # another token has its own window
+        r = await send(b.url, stream, other, ping(1))
+        assert (r.status_code, r.content) == (202, b"")

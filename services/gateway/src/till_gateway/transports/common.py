@@ -133,6 +133,19 @@ class Gate:
                           (b"www-authenticate", value.encode()))
 
     async def authenticate(self, scope: Scope, headers: Headers) -> Credential:
+        cred, limit_key = await self.verify(scope, headers)
+        retry = await self.ratelimiter.hit(limit_key)
+        if retry is not None:
+            raise self.rate_limited(retry)
+        return cred
+
+    def rate_limited(self, retry: int) -> HttpError:
+        return json_error(429, "rate_limited", "too many requests for this token",
+                          (b"retry-after", str(retry).encode()))
+
+    async def verify(self, scope: Scope, headers: Headers) -> tuple[Credential, str]:
+        """:meth:`authenticate` without counting the request: the credential and its rate-limit key,
+        for a caller that counts it itself later (legacy SSE folds it into the delivery script)."""
         path: str = scope["path"]
         try:
             token = auth.bearer_token(headers.getall("authorization"), scope.get("query_string", b""))
@@ -150,11 +163,7 @@ class Gate:
             log.warning("cannot verify token now", error=exc.code, debug=exc.debug)
             raise json_error(503, "temporarily_unavailable", "cannot verify the token right now; retry",
                              (b"retry-after", b"5")) from None
-        retry = await self.ratelimiter.hit(auth.token_hash(token))
-        if retry is not None:
-            raise json_error(429, "rate_limited", "too many requests for this token",
-                             (b"retry-after", str(retry).encode()))
-        return cred
+        return cred, auth.token_hash(token)
 
     def forwarder(self, cred: Credential) -> Forward:
         principal = auth.principal(cred, request_id_var.get())

@@ -16,15 +16,18 @@ from typing import Final
 from urllib.parse import parse_qs
 
 from litestar.types import Receive, Scope, Send
+from msgspec import Raw
 
 from till_common.errors import Unavailable
 from till_common.logging import get_logger
 from till_common.protocol.internal import INSUFFICIENT_SCOPE
 from till_gateway import jsonrpc, versions
-from till_gateway.dispatch import Call, InsufficientScope
+from till_gateway.dispatch import Call, Forward, InsufficientScope
 from till_gateway.exchange import Exchange
 from till_gateway.jsonrpc import CodedError, InvalidRequest
-from till_gateway.sessions import LocalSession, TooManySessions
+from till_gateway.ratelimit import WINDOW, RedisRateLimiter
+from till_gateway.revocations import Credential
+from till_gateway.sessions import Count, LocalSession, RateLimited, SessionRecord, TooManySessions
 from till_gateway.transports.common import Gate, Headers, HttpError, json_error, read_body, respond
 
 log = get_logger("till.gateway.sse")
@@ -117,12 +120,68 @@ def _not_found() -> HttpError:
     return json_error(404, "not_found", "no such session; open a new /mcp/sse stream")
 
 
+class _Limit:
+    """The POST's rate-limit hit, made once and as late as it can be without changing anything a
+    client sees: folded into the delivery script when the stream is on another replica (one Redis
+    round trip instead of two, D841), or on its own before anything with an effect (a forward to
+    tools, a delivery on this replica) and before any error answer, so that every authenticated
+    POST is counted once and 429 still wins over every later outcome (DS-02)."""
+
+    __slots__ = ("gate", "key", "pending")
+
+    def __init__(self, gate: Gate, key: str) -> None:
+        self.gate = gate
+        self.key = key
+        self.pending = True
+
+    async def check(self) -> None:
+        if self.pending:
+            self.pending = False
+            retry = await self.gate.ratelimiter.hit(self.key)
+            if retry is not None:
+                raise self.gate.rate_limited(retry)
+
+    def fold(self, record: SessionRecord) -> Count | None:
+        """The count to fold into this delivery, or None (already counted, or it cannot be folded)."""
+        limiter = self.gate.ratelimiter
+        if self.pending and isinstance(limiter, RedisRateLimiter) and self.gate.hub.relays(record):
+            self.pending = False
+            return Count(limiter.key(self.key), WINDOW, limiter.limit)
+        return None
+
+    async def deliver(self, sid: str, record: SessionRecord, data: bytes) -> bool:
+        count = self.fold(record)
+        if count is None:
+            await self.check()
+        try:
+            return await self.gate.hub.deliver(sid, record, data, count)
+        except RateLimited as exc:
+            raise self.gate.rate_limited(exc.retry_after) from None
+
+    def forwarding(self, forward: Forward) -> Forward:
+        async def counted(method: str, params: Raw) -> Raw:
+            await self.check()
+            return await forward(method, params)
+
+        return counted
+
+
 async def _post(gate: Gate, scope: Scope, receive: Receive, send: Send, headers: Headers) -> None:
     gate.check_origin(headers)
     if scope.get("method", "") != "POST":
         raise HttpError(405, b"", [(b"allow", b"POST")])
+    cred, key = await gate.verify(scope, headers)
+    limit = _Limit(gate, key)
+    try:
+        await _counted_post(gate, scope, receive, send, headers, cred, limit)
+    except Exception:
+        await limit.check()          # counted even when refused or failed; over the limit, 429 comes first
+        raise
+
+
+async def _counted_post(gate: Gate, scope: Scope, receive: Receive, send: Send, headers: Headers,
+                        cred: Credential, limit: _Limit) -> None:
     sid = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("sessionId") or [""])[0]
-    cred = await gate.authenticate(scope, headers)
     content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise json_error(415, "unsupported_media_type", "send application/json")
@@ -139,11 +198,11 @@ async def _post(gate: Gate, scope: Scope, receive: Receive, send: Send, headers:
     parsed = jsonrpc.parse(body)
 
     async def to_stream(data: bytes) -> None:     # notifications during the call go out on the stream
-        await gate.hub.deliver(sid, record, data)
+        await limit.deliver(sid, record, data)
 
     # No server requests here: SDK clients POST one message at a time and wait for its 202, so the
     # answer to a server request would queue behind the very call that waits for it.
-    call = Call(forward=gate.forwarder(cred), version=versions.LEGACY_SSE_VERSION,
+    call = Call(forward=limit.forwarding(gate.forwarder(cred)), version=versions.LEGACY_SSE_VERSION,
                 exchange=Exchange(outbound=to_stream))
     responses: list[bytes] = []
     denied: InsufficientScope | None = None
@@ -163,11 +222,12 @@ async def _post(gate: Gate, scope: Scope, receive: Receive, send: Send, headers:
             responses.append(out)
     for out in responses:
         try:
-            delivered = await gate.hub.deliver(sid, record, out)
+            delivered = await limit.deliver(sid, record, out)
         except Unavailable as exc:
             raise json_error(503, "temporarily_unavailable", exc.description) from None
         if not delivered:
             raise _not_found()
+    await limit.check()
     if denied is not None:
         raise gate.forbidden_scope(scope["path"], denied.scope)
     await respond(send, 202)
