@@ -12,8 +12,8 @@ import asyncio
 import os
 import socket
 import sys
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -21,7 +21,102 @@ from till_common.errors import ConfigError, TillError
 from till_common.logging import configure_logging
 from till_common.settings import load_settings
 
+if TYPE_CHECKING:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
 S = TypeVar("S", bound=msgspec.Struct)
+
+
+class CoalescingTransport(asyncio.Transport):
+    """Writes made in one event-loop iteration leave in one ``write`` at the end of it.
+
+    uvicorn writes a response's head and its body separately: two send syscalls per response, and
+    on loopback each one also runs the receiver's TCP path.  Held until the loop's next pass, they
+    leave together; nothing waits longer than that pass, so a streamed event (SSE, heartbeats
+    included) still goes out as soon as the task that wrote it yields (docs/decisions.md D820).
+    ``close()`` sends what is held first; ``abort()`` drops it, as the real transport would.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._real = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+
+    def _flush(self) -> None:
+        held = self._held
+        if not held:
+            return
+        self._held = []
+        if not self._real.is_closing():      # the peer went away meanwhile: nothing to deliver
+            self._real.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        if not self._held:
+            self._loop.call_soon(self._flush)
+        self._held.append(bytes(data))
+
+    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
+        for data in list_of_data:
+            self.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._real.close()
+
+    def abort(self) -> None:
+        self._held = []
+        self._real.abort()
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._real.write_eof()
+
+    def can_write_eof(self) -> bool:
+        return self._real.can_write_eof()
+
+    def is_closing(self) -> bool:
+        return self._real.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._real.get_extra_info(name, default)
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._real.set_protocol(protocol)
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._real.get_protocol()
+
+    def is_reading(self) -> bool:
+        return self._real.is_reading()
+
+    def pause_reading(self) -> None:
+        self._real.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._real.resume_reading()
+
+    def get_write_buffer_size(self) -> int:
+        return self._real.get_write_buffer_size() + sum(map(len, self._held))
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._real.set_write_buffer_limits(high, low)
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._real.get_write_buffer_limits()
+
+
+def http_protocol() -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol on a :class:`CoalescingTransport` (uvicorn takes the class as ``http=``)."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(CoalescingTransport(transport, self.loop))
+
+    return CoalescingHttpToolsProtocol
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -63,6 +158,6 @@ def service_main(program: str, settings_cls: type[S], *, default_port: int,
 
     # proxy_headers=False: uvicorn would otherwise let any loopback peer set the client address
     # through X-Forwarded-For; each service decides itself whom to believe (auth: X-Till-Gateway).
-    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", http="httptools", lifespan="on",
+    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", http=http_protocol(), lifespan="on",
                 access_log=False, log_config=None, server_header=False, proxy_headers=False,
                 timeout_graceful_shutdown=args.graceful_timeout)

@@ -55,7 +55,11 @@ def arguments_text(arguments: Any) -> str:
 
 
 def timestamp(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``%Y-%m-%dT%H:%M:%S.%fZ`` in UTC: the form every row's hash was computed over."""
+    if at.tzinfo is not UTC or at.year < 1000:   # strftime's %Y does not pad years below 1000
+        return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # the same text without strftime, which was 2 % of a call (D822)
+    return at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def row_hash(fields: dict[str, Any]) -> str:

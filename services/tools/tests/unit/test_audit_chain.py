@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import given
@@ -76,3 +76,9 @@ def test_arguments_text_is_canonical_and_bounded() -> None:
     args: dict[str, Any] = {"b": 1, "a": 2}
     assert audit.arguments_text(args) == '{"a":2,"b":1}'
     assert len(audit.arguments_text({"x": "y" * 100_000})) < 3000
+
+
+@given(st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)),
+                                               timezone(timedelta(hours=-8))])))
+def test_timestamp_is_the_strftime_text_every_stored_hash_was_computed_over(at: datetime) -> None:
+    assert audit.timestamp(at) == at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -42,7 +42,7 @@ class _Compiled:
         selected = list(getattr(stmt, "selected_columns", ()))
         self.result: list[Processor] = [c.type.dialect_impl(dialect).result_processor(dialect, None)
                                         for c in selected]
-        self.any_result = any(p is not None for p in self.result)
+        self.processed = [(i, p) for i, p in enumerate(self.result) if p is not None]
         self.row: Any = namedtuple("HotRow", [c.key for c in selected], rename=True) if selected else None
 
     def parameters(self, params: Mapping[str, Any]) -> list[Any]:
@@ -96,9 +96,17 @@ class Hot:
         assert c.row is not None
         values = c.parameters(params)
         got = (await busy_retry(lambda: raw.execute(c.sql, values))).fetchall()
-        if c.any_result:
-            got = [tuple(v if p is None else p(v) for p, v in zip(c.result, r, strict=True)) for r in got]
-        return [c.row._make(r) for r in got]
+        make = c.row._make
+        if not c.processed:
+            return list(map(make, got))
+        out = []
+        for r in got:
+            # only the columns whose type converts (DATETIME, Numeric…): most are returned as stored
+            cells = list(r)
+            for i, p in c.processed:
+                cells[i] = p(cells[i])
+            out.append(make(cells))
+        return out
 
     async def run(self, db: AsyncSession, params: Mapping[str, Any]) -> int:
         """An insert/update/delete; returns the row count."""

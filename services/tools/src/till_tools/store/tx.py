@@ -9,8 +9,8 @@ handlers use), ``commit()`` and ``rollback()``; after either, the next statement
   already runs calls one at a time, so the registry keeps one connection checked out for calls and
   the transaction is the stdlib ``sqlite3`` connection's own (its implicit BEGIN before the first
   write, ``commit()``/``rollback()``), exactly what the session's transaction was on that driver.
-  ``Hot`` statements run on it directly; the ``AsyncSession`` is still made per call (cheap) but bound
-  to that same connection, so it only begins its own (SQLAlchemy-side) transaction when a handler
+  ``Hot`` statements run on it directly; one ``AsyncSession``, kept with that connection and left
+  empty after every call (D822), is bound to it, so it only begins its own (SQLAlchemy-side) transaction when a handler
   actually uses the ORM, and then ``commit()`` flushes and commits through it: one ``sqlite3``
   transaction either way.  Without this, the session's begin, connection checkout, commit and close
   through SQLAlchemy's greenlets were ~40 % of a call.
@@ -60,6 +60,7 @@ class InlineConn:
         self.conn = conn
         self.raw = raw
         self.dialect: Dialect = conn.dialect
+        self.session: AsyncSession | None = None   # one for every call on this connection (D822)
 
     @classmethod
     async def open(cls, engine: Any) -> InlineConn | None:
@@ -74,8 +75,14 @@ class InlineConn:
 class InlineTx:
     def __init__(self, sessions: async_sessionmaker[Any], inline: InlineConn) -> None:
         self.inline = inline
-        self.db: AsyncSession = sessions(bind=inline.conn)
-        self.db.info[RAW] = (inline.dialect, inline.raw)
+        db = inline.session
+        if db is None:
+            # calls run one at a time on this connection and each leaves the session as it found it
+            # (no transaction, nothing in it: ``rollback``), so they share one instead of building an
+            # AsyncSession per call, most of which never touch the ORM
+            db = inline.session = sessions(bind=inline.conn)
+            db.info[RAW] = (inline.dialect, inline.raw)
+        self.db: AsyncSession = db
 
     def _orm_busy(self) -> bool:
         s = self.db.sync_session
@@ -93,7 +100,8 @@ class InlineTx:
         s = self.db.sync_session
         if s.in_transaction():
             await self.db.rollback()
-        s.expunge_all()
+        if s.identity_map or s.new or s.deleted:
+            s.expunge_all()
         raw = self.inline.raw
         if raw.in_transaction:
             raw.rollback()
