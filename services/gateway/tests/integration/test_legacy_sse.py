@@ -271,7 +271,7 @@ async def test_ds02_relayed_posts_count_in_the_delivery_script_and_share_the_win
         streamable = httpx.post(a.url + "/mcp", json=ping(101), timeout=10, headers={
             "Authorization": f"Bearer {tok}", "Accept": "application/json, text/event-stream"})
         assert streamable.status_code == 429
-        received = [json.loads((await stream.next())[1])["id"] for _ in range(4)]
+        received = [(await stream.next())["id"] for _ in range(4)]
         assert received == [0, 1, 2, 3]
         await asyncio.sleep(0.3)
         assert stream.events.empty()                                 # nothing for the refused POSTs
