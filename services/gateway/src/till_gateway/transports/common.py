@@ -142,7 +142,7 @@ class Gate:
         if token is None:
             raise self.unauthorized(path)
         try:
-            cred = await self.authenticator.authenticate(token)
+            cred, key = await self.authenticator.authenticate_keyed(token)
         except InvalidToken as exc:
             log.info("token refused", reason=exc.description, debug=exc.debug)
             raise self.unauthorized(path, error="invalid_token", description=exc.description) from None
@@ -150,7 +150,7 @@ class Gate:
             log.warning("cannot verify token now", error=exc.code, debug=exc.debug)
             raise json_error(503, "temporarily_unavailable", "cannot verify the token right now; retry",
                              (b"retry-after", b"5")) from None
-        retry = await self.ratelimiter.hit(auth.token_hash(token))
+        retry = await self.ratelimiter.hit(key)
         if retry is not None:
             raise json_error(429, "rate_limited", "too many requests for this token",
                              (b"retry-after", str(retry).encode()))
