@@ -129,6 +129,10 @@ class Authenticator:
         self._cache_size = cache_size
 
     async def authenticate(self, token: str) -> Credential:
+        return (await self.authenticate_keyed(token))[0]
+
+    async def authenticate_keyed(self, token: str) -> tuple[Credential, str]:
+        """The credential and the token's hash, its cache key (the rate limiter's key too)."""
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("token too long")
         key = token_hash(token)
@@ -146,7 +150,7 @@ class Authenticator:
             self._cache.move_to_end(key)
         if self.revocations.is_revoked(cred):
             raise InvalidToken("token has been revoked")
-        return cred
+        return cred, key
 
     async def _verify(self, token: str, now: float) -> Credential:
         if token.startswith(PAT_PREFIX):

@@ -78,7 +78,7 @@ class Registry:
         self.proxy = AuthProxy(s.auth_url, s.internal_token, s.upstream_timeout)
 
     async def _upstream_ok(self, client: InternalClient) -> None:
-        status, _, _ = await client.request("GET", "/healthz")
+        status, _ = await client.request("GET", "/healthz")
         if status != 200:
             raise Unavailable(f"{client.base_url} answered {status}")
 

@@ -98,14 +98,14 @@ class Auth:
         self.client = client
 
     async def jwks(self) -> bytes:
-        status, raw, _ = await self.client.request("GET", "/.well-known/jwks.json")
+        status, raw = await self.client.request("GET", "/.well-known/jwks.json")
         if status != 200:
             raise Unavailable(f"JWKS answered {status}")
         return raw
 
     async def introspect(self, token: str) -> Introspection:
         """RFC 7662 at auth; unreachable → Unavailable (503, FT-08), never "inactive"."""
-        status, raw, _ = await self.client.request("POST", "/internal/v1/introspect", data={"token": token})
+        status, raw = await self.client.request("POST", "/internal/v1/introspect", data={"token": token})
         if status != 200:
             raise Unavailable(f"introspection answered {status}")
         try:
@@ -115,7 +115,7 @@ class Auth:
         return result
 
     async def revocations(self, after: int) -> RevocationPage:
-        status, raw, _ = await self.client.request("GET", "/internal/v1/revocations",
+        status, raw = await self.client.request("GET", "/internal/v1/revocations",
                                                    params={"after": str(after)})
         if status != 200:
             raise Unavailable(f"revocation feed answered {status}")

@@ -64,6 +64,50 @@ def _route_of(scope: Scope) -> str:
     return route
 
 
+def _incoming_request_id(scope: Scope) -> str | None:
+    for k, v in scope["headers"]:
+        if k == _REQUEST_ID_BYTES:
+            return v.decode("latin-1")
+    return None
+
+
+async def _observe(metrics: Metrics, app: ASGIApp, scope: Scope, receive: Receive, send: Send,
+                   route: str | None) -> None:
+    """Request id in and out, one counter and one histogram.  ``route`` None: a litestar route (its
+    template is read from the scope afterwards, litestar answers exceptions); a route name: a raw
+    endpoint outside litestar, whose exceptions are answered here as EXCEPTION_HANDLERS would."""
+    rid = accept_request_id(_incoming_request_id(scope))
+    token = request_id_var.set(rid)
+    status = 500
+    started = time.perf_counter()
+    response_started = False
+
+    async def send_wrapper(message: Message) -> None:
+        nonlocal status, response_started
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            response_started = True
+            message["headers"] = [*message.get("headers", []), (_REQUEST_ID_BYTES, rid.encode())]
+        await send(message)
+
+    try:
+        if route is None:
+            await app(scope, receive, send_wrapper)
+            return
+        try:
+            await app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if response_started:
+                raise
+            code, body, headers = error_answer(exc)
+            await send_wrapper({"type": "http.response.start", "status": code,
+                                "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+            await send_wrapper({"type": "http.response.body", "body": body, "more_body": False})
+    finally:
+        metrics.observe(_route_of(scope) if route is None else route, status, time.perf_counter() - started)
+        request_id_var.reset(token)
+
+
 def observability_middleware(metrics: Metrics) -> Callable[[ASGIApp], ASGIApp]:
     """Pure ASGI: request id in and out, one counter and one histogram per request."""
 
@@ -72,33 +116,22 @@ def observability_middleware(metrics: Metrics) -> Callable[[ASGIApp], ASGIApp]:
             if scope["type"] != "http":  # type: ignore[comparison-overlap]  # lifespan too
                 await app(scope, receive, send)
                 return
-            incoming = None
-            for k, v in scope["headers"]:
-                if k == _REQUEST_ID_BYTES:
-                    incoming = v.decode("latin-1")
-                    break
-            rid = accept_request_id(incoming)
-            token = request_id_var.set(rid)
-            status = 500
-            started = time.perf_counter()
-
-            async def send_wrapper(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                    message["headers"] = [*message.get("headers", []),
-                                          (_REQUEST_ID_BYTES, rid.encode())]
-                await send(message)
-
-            try:
-                await app(scope, receive, send_wrapper)
-            finally:
-                metrics.observe(_route_of(scope), status, time.perf_counter() - started)
-                request_id_var.reset(token)
+            await _observe(metrics, app, scope, receive, send, None)
 
         return middleware
 
     return factory
+
+
+def observed(metrics: Metrics, route: str, endpoint: ASGIApp) -> ASGIApp:
+    """A raw ASGI endpoint served before litestar's router, with what a litestar route gets here:
+    the request id in and out, the request counted under ``route``, an exception answered as
+    :data:`EXCEPTION_HANDLERS` answer it (after the response started, it propagates, as in litestar)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await _observe(metrics, endpoint, scope, receive, send, route)
+
+    return app
 
 
 def health_handlers(metrics: Metrics, checks: Mapping[str, ReadinessCheck],
@@ -132,8 +165,7 @@ def health_handlers(metrics: Metrics, checks: Mapping[str, ReadinessCheck],
     return [healthz, readyz, metrics_endpoint]
 
 
-def problem(status: int, title: str, detail: str = "", **extra: Any) -> Response[bytes]:
-    """RFC 9457 problem details, the error format of every non-protocol route."""
+def _problem_body(status: int, title: str, detail: str = "", **extra: Any) -> bytes:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
@@ -141,33 +173,67 @@ def problem(status: int, title: str, detail: str = "", **extra: Any) -> Response
     if rid:
         body["request_id"] = rid
     body.update(extra)
-    headers = {"Cache-Control": "no-store"}
-    return Response(msgspec.json.encode(body), status_code=status, media_type="application/problem+json",
-                    headers=headers)
+    return msgspec.json.encode(body)
 
 
-def till_error_handler(_: Request[Any, Any, Any], exc: TillError) -> Response[bytes]:
+def problem(status: int, title: str, detail: str = "", **extra: Any) -> Response[bytes]:
+    """RFC 9457 problem details, the error format of every non-protocol route."""
+    return Response(_problem_body(status, title, detail, **extra), status_code=status,
+                    media_type="application/problem+json", headers={"Cache-Control": "no-store"})
+
+
+Answer = tuple[int, bytes, dict[str, str]]     # status, problem body, extra headers
+
+
+def _till_answer(exc: TillError) -> Answer:
     if exc.status >= 500:
         log.error("request failed", error=exc.code, debug=exc.debug)
     elif exc.debug:
         log.info("request refused", error=exc.code, debug=exc.debug)
-    response = problem(exc.status, exc.code, exc.description)
-    if isinstance(exc, RateLimited):
-        response.headers["Retry-After"] = str(exc.retry_after)
-    return response
+    extra = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else {}
+    return exc.status, _problem_body(exc.status, exc.code, exc.description), extra
+
+
+def _http_answer(exc: HTTPException) -> Answer:
+    return exc.status_code, _problem_body(exc.status_code, exc.detail or "error"), dict(exc.headers or {})
+
+
+def _internal_answer(exc: Exception) -> Answer:
+    # The client gets a correlation id only; the log keeps the exception (call inside the except block).
+    log.exception("unhandled error", error=type(exc).__name__)
+    return 500, _problem_body(500, "server_error", "internal error; quote the request_id when reporting it"), {}
+
+
+def _response(answer: Answer) -> Response[bytes]:
+    status, body, extra = answer
+    return Response(body, status_code=status, media_type="application/problem+json",
+                    headers={"Cache-Control": "no-store", **extra})
+
+
+def till_error_handler(_: Request[Any, Any, Any], exc: TillError) -> Response[bytes]:
+    return _response(_till_answer(exc))
 
 
 def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
-    response = problem(exc.status_code, exc.detail or "error")
-    if exc.headers:
-        response.headers.update(exc.headers)
-    return response
+    return _response(_http_answer(exc))
 
 
 def internal_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    # The client gets a correlation id only; the log keeps the exception.
-    log.exception("unhandled error", error=type(exc).__name__)
-    return problem(500, "server_error", "internal error; quote the request_id when reporting it")
+    return _response(_internal_answer(exc))
+
+
+def error_answer(exc: Exception) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """What :data:`EXCEPTION_HANDLERS` answer ``exc``, as raw ASGI parts (headers without
+    content-length), for endpoints served outside litestar.  Call it inside the ``except`` block."""
+    if isinstance(exc, TillError):
+        status, body, extra = _till_answer(exc)
+    elif isinstance(exc, HTTPException):
+        status, body, extra = _http_answer(exc)
+    else:
+        status, body, extra = _internal_answer(exc)
+    headers = [(b"content-type", b"application/problem+json"), (b"cache-control", b"no-store")]
+    headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items())
+    return status, body, headers
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

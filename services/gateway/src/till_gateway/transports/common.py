@@ -155,7 +155,7 @@ class Gate:
         if token is None:
             raise self.unauthorized(path)
         try:
-            cred = await self.authenticator.authenticate(token)
+            cred, key = await self.authenticator.authenticate_keyed(token)
         except InvalidToken as exc:
             log.info("token refused", reason=exc.description, debug=exc.debug)
             raise self.unauthorized(path, error="invalid_token", description=exc.description) from None
@@ -163,7 +163,7 @@ class Gate:
             log.warning("cannot verify token now", error=exc.code, debug=exc.debug)
             raise json_error(503, "temporarily_unavailable", "cannot verify the token right now; retry",
                              (b"retry-after", b"5")) from None
-        return cred, auth.token_hash(token)
+        return cred, key
 
     def forwarder(self, cred: Credential) -> Forward:
         principal = auth.principal(cred, request_id_var.get())
