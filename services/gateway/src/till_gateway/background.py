@@ -134,18 +134,9 @@ class Background:
                 self.jwks_outage.recovered()
 
     def _on_message(self, message: dict[str, Any]) -> None:
+        """redis-py's message dict (the path without the pipelined connection)."""
         channel = message["channel"]
-        channel = channel.decode() if isinstance(channel, bytes) else channel
-        data = message["data"]
-        if channel == self.hub.channel:
-            self.hub.receive(data)
-            return
-        try:
-            event = _event_decoder.decode(data)
-        except msgspec.DecodeError:
-            log.warning("unreadable revocation push")
-            return
-        self.state.apply(event)
+        self._on_push(channel if isinstance(channel, bytes) else channel.encode(), message["data"])
 
     def _on_push(self, channel: bytes, data: bytes) -> None:
         if channel == self._hub_channel:

@@ -89,15 +89,19 @@ class _Protocol(asyncio.Protocol):
         try:
             reader.feed(data)
             while (reply := reader.gets()) is not False:
-                if not self.waiters:        # a reply nobody asked for: the stream is out of step
-                    raise hiredis.ProtocolError("unexpected reply")
-                fut, _ = self.waiters.popleft()
-                if not fut.done():          # its caller may have been cancelled
-                    fut.set_result(reply)
+                self.on_reply(reply)
         except hiredis.ProtocolError as exc:
             self._fail(RedisConnectionError(f"Redis protocol error: {exc}"))
             if self.transport is not None:
                 self.transport.abort()
+
+    def on_reply(self, reply: Any) -> None:
+        """The next reply answers the oldest queued call."""
+        if not self.waiters:                # a reply nobody asked for: the stream is out of step
+            raise hiredis.ProtocolError("unexpected reply")
+        fut, _ = self.waiters.popleft()
+        if not fut.done():                  # its caller may have been cancelled
+            fut.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(RedisConnectionError("connection to Redis lost"))
@@ -123,23 +127,11 @@ class _Subscriber(_Protocol):
         self.on_message = on_message
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    def data_received(self, data: bytes) -> None:
-        reader = self.reader
-        try:
-            reader.feed(data)
-            while (reply := reader.gets()) is not False:
-                if type(reply) is list and len(reply) == 3 and reply[0] == b"message":
-                    self.on_message(reply[1], reply[2])
-                    continue
-                if not self.waiters:
-                    raise hiredis.ProtocolError("unexpected reply")
-                fut, _ = self.waiters.popleft()
-                if not fut.done():
-                    fut.set_result(reply)
-        except hiredis.ProtocolError as exc:
-            self._fail(RedisConnectionError(f"Redis protocol error: {exc}"))
-            if self.transport is not None:
-                self.transport.abort()
+    def on_reply(self, reply: Any) -> None:
+        if type(reply) is list and len(reply) == 3 and reply[0] == b"message":
+            self.on_message(reply[1], reply[2])
+        else:
+            super().on_reply(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
