@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import sys
 from collections.abc import Callable, Coroutine, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgspec
 
@@ -119,6 +120,29 @@ def http_protocol() -> type[HttpToolsProtocol]:
     return CoalescingHttpToolsProtocol
 
 
+#: Unacknowledged data older than this closes the connection (TCP_USER_TIMEOUT, RFC 5482): a client that
+#: vanished without FIN or RST (laptop lid, NAT timeout) otherwise holds its SSE stream, session and
+#: socket for the kernel's ~15 minutes of retransmissions; heartbeats (15 s) are what exposes it.
+TCP_USER_TIMEOUT_MS: Final = 60_000
+
+
+def listen_socket(host: str, port: int, user_timeout_ms: int = TCP_USER_TIMEOUT_MS) -> socket.socket:
+    """The service's bound TCP socket (uvicorn listens on it).  Accepted connections inherit the
+    listener's TCP_USER_TIMEOUT on Linux; elsewhere the option is skipped."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "TCP_USER_TIMEOUT"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, user_timeout_ms)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def check_port_free(host: str, port: int) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
@@ -147,17 +171,27 @@ def service_main(program: str, settings_cls: type[S], *, default_port: int,
     try:
         settings = load_settings(settings_cls, os.environ)
         configure_logging(program, getattr(settings, "log_level", "info"))
-        check_port_free(args.host, args.port)
+        sock = listen_socket(args.host, args.port)
+    except TillError as exc:
+        fail(program, exc.description)
+        return
+    try:
         if preflight is not None:
             asyncio.run(preflight(settings))
         app = create_app(settings)
     except TillError as exc:
+        sock.close()
         fail(program, exc.description)
         return
     import uvicorn  # imported late: `--help` and config errors stay instant
 
     # proxy_headers=False: uvicorn would otherwise let any loopback peer set the client address
     # through X-Forwarded-For; each service decides itself whom to believe (auth: X-Till-Gateway).
-    uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", http=http_protocol(), lifespan="on",
-                access_log=False, log_config=None, server_header=False, proxy_headers=False,
-                timeout_graceful_shutdown=args.graceful_timeout)
+    config = uvicorn.Config(app, host=args.host, port=args.port, loop="uvloop", http=http_protocol(),
+                            lifespan="on", access_log=False, log_config=None, server_header=False,
+                            proxy_headers=False, timeout_graceful_shutdown=args.graceful_timeout)
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    if not server.started:       # what uvicorn.run does: a failed startup (lifespan) is exit status 3
+        raise SystemExit(3)
