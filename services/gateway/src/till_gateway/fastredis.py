@@ -195,17 +195,9 @@ class PipelinedRedis:
 
     async def subscribe(self, channels: list[str], on_message: Callable[[bytes, bytes], None]) -> Subscription:
         """A dedicated connection subscribed to ``channels`` (confirmed before this returns)."""
-        proto = await self._open(lambda: _Subscriber(self.timeout, on_message), [])
-        try:
-            for channel in channels:       # one confirmation per channel
-                cmd: tuple[Any, ...] = ("SUBSCRIBE", channel)
-                reply = await asyncio.wait_for(proto.call(hiredis.pack_command(cmd)), self.timeout)
-                if isinstance(reply, ResponseError):
-                    raise reply
-        except BaseException:
-            if proto.transport is not None:
-                proto.transport.abort()
-            raise
+        # one SUBSCRIBE per channel: each has one confirmation reply, awaited like any set-up command
+        proto = await self._open(lambda: _Subscriber(self.timeout, on_message),
+                                 [("SUBSCRIBE", channel) for channel in channels])
         return Subscription(proto)
 
     async def _connect(self) -> _Protocol:
