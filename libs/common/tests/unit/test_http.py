@@ -268,20 +268,14 @@ async def test_a_reused_connection_reset_mid_answer_is_not_resent() -> None:
     assert [s.body for s in srv.seen] == [b"first", b"second"]
 
 
-async def test_an_unreadable_answer_is_unavailable() -> None:
+@pytest.mark.parametrize(("answer", "then_close"), [
+    pytest.param(b"SMTP ready\r\n\r\n", False, id="an_unreadable_answer"),
+    pytest.param(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{}", True,
+                 id="delimited_only_by_close"),
+])
+async def test_an_answer_it_cannot_trust_is_unavailable(answer: bytes, then_close: bool) -> None:
     async def handler(_: Seen) -> tuple[bytes | None, bool]:
-        return b"SMTP ready\r\n\r\n", False
-
-    async with scripted(handler) as srv:
-        client = InternalClient(srv.url, TOKEN)
-        with pytest.raises(Unavailable):
-            await client.post("/x", b"{}")
-        await client.close()
-
-
-async def test_an_answer_delimited_only_by_close_is_refused() -> None:
-    async def handler(_: Seen) -> tuple[bytes | None, bool]:
-        return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{}", True
+        return answer, then_close
 
     async with scripted(handler) as srv:
         client = InternalClient(srv.url, TOKEN)
