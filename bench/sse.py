@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
+import json
 import resource
 import statistics
 import subprocess
+import sys
 import time
 import urllib.parse
 from collections import Counter
@@ -289,6 +292,12 @@ async def _drive(ops: list[Op], seconds: float, rate: float | None) -> dict[str,
     sends late and the wait is counted in the latency (no coordinated omission).  Late sends are
     counted as well, and an open loop that falls more than ``GRACE`` behind stops sending (the
     requests it never sent are counted as dropped), so an overloaded run stays bounded."""
+    # The load generator is not what is measured: a collection here would be charged to every round
+    # trip in flight (this process holds the whole bench, ~70 ms per full collection), so none runs;
+    # collected and frozen before the schedule starts (the collection itself takes that long).
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     lat: list[float] = []
     errors = late = dropped = 0
     counter = iter(range(1, 10**9))
@@ -327,7 +336,11 @@ async def _drive(ops: list[Op], seconds: float, rate: float | None) -> dict[str,
                 errors += 1
 
     c0 = _cpu_self()
-    await asyncio.gather(*(worker(j, op) for j, op in enumerate(ops)))
+    try:
+        await asyncio.gather(*(worker(j, op) for j, op in enumerate(ops)))
+    finally:
+        gc.enable()
+        gc.unfreeze()
     wall = time.perf_counter() - start
     c1 = _cpu_self()
     lat.sort()
@@ -386,6 +399,8 @@ def round_trips(a_url: str, b_url: str, token: str, k: int, rounds: int, seconds
     modes = [Mode("closed", k, None)] + ([Mode("open", open_sessions, open_rate)] if open_rate > 0 else [])
     n_max = max(m.sessions for m in modes)
 
+    machine: dict[str, Any] = {}
+
     async def main() -> dict[str, dict[str, list[dict[str, Any]]]]:
         streams = await open_streams(a_url, token, n_max)
         if len(streams) < n_max:
@@ -398,6 +413,10 @@ def round_trips(a_url: str, b_url: str, token: str, k: int, rounds: int, seconds
             for name in ops:                                                     # warm-up
                 await _drive(ops[name], 0.5, mode.rate)
             runs: dict[str, list[dict[str, Any]]] = {"sse": [], "streamable": []}
+            probe = None
+            if mode.rate is not None:       # the machine's own stalls while the open loop runs
+                probe = subprocess.Popen([sys.executable, "-m", "bench.stall_probe", "--seconds",
+                                          f"{rounds * 2 * (seconds + 0.2):g}"], stdout=subprocess.PIPE, text=True)
             for rnd in range(rounds):
                 order = ["sse", "streamable"] if rnd % 2 == 0 else ["streamable", "sse"]
                 for name in order:
@@ -418,6 +437,9 @@ def round_trips(a_url: str, b_url: str, token: str, k: int, rounds: int, seconds
                           + " ".join(f"{n} {c:.2f} ({res['cpu_ms_per_call'][n]:.3f} ms/call)"
                                      for n, c in res["server_cpu"].items()), flush=True)
             out[mode.name] = runs
+            if probe is not None:
+                stdout, _ = await asyncio.to_thread(probe.communicate, timeout=60)
+                machine.update(json.loads(stdout))
             if profile_dir is not None and mode is modes[-1]:
                 await _profile(ops["sse"], seconds, mode.rate, pids, profile_dir, report)
         for s in streams:
@@ -433,6 +455,14 @@ def round_trips(a_url: str, b_url: str, token: str, k: int, rounds: int, seconds
     _report_closed(out["closed"], k, pids, report)
     if "open" in out:
         _report_open(out["open"], open_sessions, open_rate, pids, report)
+    if machine:
+        gap = machine["median_gap_s"]
+        report.add(Row("3", "machine: an idle process's 1 ms sleep, p99 overshoot", machine["p99_ms"], "ms",
+                       note=(f"during the open loop; {machine['stalls']} pauses over {machine['stall_ms']:g} ms "
+                             f"(median {machine['median_stall_ms']:.1f} ms, max {machine['max_ms']:.1f} ms"
+                             + (f", one every {gap:.3f} s" if gap else "") + "): every request in flight "
+                             "during one waits it out, whatever serves it (bench/stall_probe.py)"),
+                       detail=machine))
 
 
 async def _profile(ops: list[Op], seconds: float, rate: float | None, pids: dict[str, int], results: Path,

@@ -180,6 +180,28 @@ class Stream:
         return message
 
 
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, **config: Any) -> AsyncIterator[str]:
+    """``app`` on uvicorn in this event loop, on a free loopback port, until the block ends; yields its URL.
+    ``config`` goes to ``uvicorn.Config`` (lifespan off and warnings-only logs unless given)."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, **{"host": "127.0.0.1", "port": port, "log_level": "warning",
+                                                   "lifespan": "off", **config}))
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
 @contextlib.asynccontextmanager
 async def open_stream(url: str, token: str) -> AsyncIterator[Stream]:
     """Open ``url + /mcp/sse`` with a bearer token and wait for its endpoint event (SPEC §9: first).

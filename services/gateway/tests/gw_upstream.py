@@ -158,6 +158,11 @@ class Upstream:
                 {"role": "user", "content": {"type": "text", "text": "Summarise my week."}}]}})
         return web.json_response({"error": {"code": -32601, "message": "no"}})
 
+    async def no_batch(self, request: web.Request) -> web.Response:
+        """A tools older than the batch route (D880): litestar answers a path it has no route for with 404."""
+        self.seen.append({"path": request.path, "headers": dict(request.headers), "status": 404})
+        return web.json_response({"status": 404, "title": "Not Found"}, status=404)
+
     async def echo(self, request: web.Request) -> web.Response:
         """Stands in for auth's public pages: shows what arrived, sets cookies, redirects."""
         body = await request.read()
@@ -180,6 +185,7 @@ class Upstream:
         app.router.add_get("/internal/v1/revocations", self.revocation_feed)
         app.router.add_get("/internal/v1/catalogue", self.catalogue)
         app.router.add_post("/internal/v1/rpc", self.rpc)
+        app.router.add_post("/internal/v1/rpc/batch", self.no_batch)
         app.router.add_route("*", "/{tail:.*}", self.echo)
         return app
 

@@ -19,7 +19,9 @@ The pool, per client (one base URL):
 * at most ``limit`` connections; callers beyond it wait, within the connect timeout;
 * a reused connection found closed *before* anything was written is replaced by another one;
   nothing is ever resent once written (a tools/call is not idempotent);
-* bodies: Content-Length or chunked; a response that ends only when the server closes is refused.
+* bodies: Content-Length or chunked; a response that ends only when the server closes is refused;
+* :meth:`InternalClient.post_lines` hands a 200 answer's body to a callback line by line as it
+  arrives (the gateway's batched tools calls, D880, D882), on the same connections and rules.
 
 Failures: a refused, reset or unparseable connection → :class:`Unavailable`; no answer within
 ``timeout`` (connect: ``min(5, timeout)``, waiting for a free slot included) →
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
+from collections.abc import Callable
 from typing import Any, Final, cast
 from urllib.parse import urlencode, urlsplit
 
@@ -44,6 +47,8 @@ IDLE_MAX: Final = 3.0          # seconds an idle connection may be reused
 _JSON: Final = "application/json"
 _FORM: Final = "application/x-www-form-urlencoded"
 
+LineSink = Callable[[bytes], None]
+
 
 class _Connection(asyncio.Protocol):
     """One TCP connection carrying one request at a time; the parser lives as long as it does."""
@@ -56,6 +61,8 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[None] | None = None
         self.status = 0
         self.chunks: list[bytes] = []
+        self.sink: LineSink | None = None     # a 200 body goes here line by line instead of to chunks
+        self.partial = b""
         self.keep_alive = False
         self.closed = False          # the transport is gone (connection_lost ran)
         self.dropped = False         # no longer counted by the pool
@@ -67,10 +74,12 @@ class _Connection(asyncio.Protocol):
         return (not self.closed and not self.dropped and transport is not None and not transport.is_closing()
                 and now - self.idle_since <= IDLE_MAX)
 
-    def begin(self, waiter: asyncio.Future[None]) -> None:
+    def begin(self, waiter: asyncio.Future[None], sink: LineSink | None = None) -> None:
         self.waiter = waiter
         self.status = 0
         self.chunks = []
+        self.sink = sink
+        self.partial = b""
         self.keep_alive = False
 
     def close(self) -> None:
@@ -112,12 +121,31 @@ class _Connection(asyncio.Protocol):
         self.status = self.parser.get_status_code()
 
     def on_body(self, body: bytes) -> None:
-        self.chunks.append(body)
+        sink = self.sink
+        if sink is None or self.status != 200:
+            self.chunks.append(body)
+            return
+        waiter = self.waiter
+        if waiter is None or waiter.done():     # timed out: nobody reads these lines any more
+            return
+        if b"\n" not in body:
+            self.partial += body
+            return
+        lines = (self.partial + body).split(b"\n")
+        self.partial = lines.pop()
+        for line in lines:
+            if line:
+                sink(line)
 
     def on_message_complete(self) -> None:
         if 100 <= self.status < 200:            # an interim answer: the real one follows
             self.chunks = []
             return
+        if self.sink is not None and self.partial:   # a last line without its newline
+            waiter = self.waiter
+            if waiter is not None and not waiter.done():
+                self.sink(self.partial)
+            self.partial = b""
         self.keep_alive = self.parser.should_keep_alive()
         waiter = self.waiter
         if waiter is not None and not waiter.done():
@@ -154,15 +182,18 @@ class _Pool:
         self.open = set()
         self.waiters = collections.deque()
 
-    async def send(self, data: bytes) -> tuple[int, bytes]:
-        """Write one request, return (status, body).  Raises TimeoutError or OSError."""
+    async def send(self, data: bytes, sink: LineSink | None = None) -> tuple[int, bytes]:
+        """Write one request, return (status, body).  Raises TimeoutError or OSError.
+
+        With ``sink``, a 200 answer's body lines are passed to it as they arrive (the body returned is
+        then empty); the call still returns only when the answer has ended."""
         loop = asyncio.get_running_loop()
         if loop is not self.loop:
             self._reset(loop)
         deadline = loop.time() + self.timeout
         conn = await self._acquire(loop, deadline)
         waiter: asyncio.Future[None] = loop.create_future()
-        conn.begin(waiter)
+        conn.begin(waiter, sink)
         conn.busy = True
         assert conn.transport is not None
         conn.transport.write(data)
@@ -175,6 +206,7 @@ class _Pool:
             timer.cancel()
             conn.busy = False
             conn.waiter = None
+            conn.sink = None
             if done and conn.keep_alive and not conn.closed:
                 self.release(conn, loop.time())
             else:
@@ -269,6 +301,7 @@ class _Pool:
 class InternalClient:
     def __init__(self, base_url: str, token: str, *, timeout: float = 30.0, limit: int = 100) -> None:
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
@@ -294,9 +327,9 @@ class InternalClient:
                 parts.append(f"{name}: {value}\r\n".encode("latin-1"))
         return parts
 
-    async def _send(self, method: str, path: str, data: bytes) -> tuple[int, bytes]:
+    async def _send(self, method: str, path: str, data: bytes, sink: LineSink | None = None) -> tuple[int, bytes]:
         try:
-            return await self._pool.send(data)
+            return await self._pool.send(data, sink)
         except TimeoutError:
             raise UpstreamError("upstream timed out", debug=f"{method} {self.base_url}{path}") from None
         except OSError as exc:
@@ -328,6 +361,20 @@ class InternalClient:
         parts.append(b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
         parts.append(body)
         return await self._send("POST", path, b"".join(parts))
+
+    async def post_lines(self, path: str, body: bytes, on_line: LineSink) -> tuple[int, bytes]:
+        """:meth:`post`, for an answer streamed as lines (``application/x-ndjson``).
+
+        If the status is 200, every non-empty line of the body (without its newline) is passed to
+        ``on_line`` as soon as it has arrived, and the returned body is empty; any other status
+        returns its body as :meth:`post` does.  It returns when the answer has ended; a failure or
+        the timeout after some lines were passed raises as :meth:`post` would (nothing is resent).
+        ``on_line`` runs inside the connection's read callback: it must not raise or block.
+        """
+        parts = self._head("POST", path, None)
+        parts.append(b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+        parts.append(body)
+        return await self._send("POST", path, b"".join(parts), on_line)
 
     async def json(self, method: str, path: str, *, payload: Any = None, type: type[Any] = Any,
                    params: dict[str, str] | None = None) -> Any:

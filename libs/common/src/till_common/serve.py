@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import socket
 import sys
@@ -23,6 +24,7 @@ from till_common.logging import configure_logging
 from till_common.settings import load_settings
 
 if TYPE_CHECKING:
+    import uvicorn
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -158,6 +160,38 @@ def fail(program: str, message: str) -> None:
     raise SystemExit(2)
 
 
+#: gen0 threshold once the service is up (CPython's default is 700): most objects of a request die by
+#: reference count before any collection sees them, so fewer, larger young collections do less work.
+GC_GEN0_THRESHOLD: Final = 10_000
+
+
+def settle_gc() -> None:
+    """Once the service has started: everything built so far (imports, the app, its caches) goes to
+    the permanent generation, and young collections run less often (docs/decisions.md D864).
+
+    A full collection walks every tracked object; with a service's ~70,000 startup objects one took
+    ~66 ms on this machine, and CPython runs one whenever enough survivors pile up: a pause for every
+    request in flight (bench p99 87 → 35 ms on tools/call).  Frozen objects are never walked again;
+    garbage made later is collected as before."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+
+
+def server_class() -> type[uvicorn.Server]:
+    """uvicorn's Server, settling the collector (:func:`settle_gc`) once startup has succeeded."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                settle_gc()
+
+    return Server
+
+
 def service_main(program: str, settings_cls: type[S], *, default_port: int,
                  create_app: Callable[[S], Any],
                  preflight: Callable[[S], Coroutine[Any, Any, None]] | None = None,
@@ -190,7 +224,7 @@ def service_main(program: str, settings_cls: type[S], *, default_port: int,
     config = uvicorn.Config(app, host=args.host, port=args.port, loop="uvloop", http=http_protocol(),
                             lifespan="on", access_log=False, log_config=None, server_header=False,
                             proxy_headers=False, timeout_graceful_shutdown=args.graceful_timeout)
-    server = uvicorn.Server(config)
+    server = server_class()(config)
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
     if not server.started:       # what uvicorn.run does: a failed startup (lifespan) is exit status 3

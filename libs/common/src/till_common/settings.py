@@ -84,6 +84,9 @@ CATALOGUE: dict[str, Setting] = {
         "Open legacy SSE streams allowed per user and store, across replicas; one more → 429.", "100",
         ("gateway",)),
     "TILL_UPSTREAM_TIMEOUT": Setting("Seconds the gateway waits for auth/tools.", "30", ("gateway",)),
+    "TILL_TOOLS_BATCH_INFLIGHT": Setting(
+        "Requests to tools a gateway keeps in flight before it sends further calls together as one batch; "
+        "0 never batches.", "8", ("gateway",)),
     "TILL_CONFORMANCE_FIXTURES": Setting(
         "Serve the MCP conformance suite's fixture tools, prompts and resources (test_*, test://) next to "
         "the store's. Test runs only: refused unless TILL_PUBLIC_URL is a loopback address.",

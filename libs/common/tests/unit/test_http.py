@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -14,8 +13,8 @@ from typing import Any, cast
 import httptools
 import msgspec
 import pytest
-import uvicorn
 
+from tests.support import free_port, serving
 from till_common import http
 from till_common.errors import Unavailable, UpstreamError
 from till_common.http import InternalClient
@@ -126,12 +125,6 @@ async def scripted(handler: Handler) -> AsyncIterator[Scripted]:
 
 async def answer_ok(_: Seen) -> tuple[bytes | None, bool]:
     return ok(), False
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_sequential_posts_reuse_one_connection_and_send_only_the_internal_headers() -> None:
@@ -391,6 +384,9 @@ async def test_control_characters_never_reach_the_wire() -> None:
     assert srv.seen == []
 
 
+LINES_GATE: list[asyncio.Event] = []
+
+
 async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     assert scope["type"] == "http"
     body = b""
@@ -400,6 +396,13 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not message.get("more_body"):
             break
     out = msgspec.json.encode({"path": scope["path"], "len": len(body)})
+    if scope["path"] == "/lines":         # ndjson, chunked; the rest only once the test opens the gate
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/x-ndjson")]})
+        await send({"type": "http.response.body", "body": b'{"i":0}\n{"i":', "more_body": True})
+        await LINES_GATE[0].wait()
+        await send({"type": "http.response.body", "body": b'1}\n\n{"i":2}', "more_body": False})
+        return
     if scope["path"] == "/stream":        # no content-length: uvicorn answers chunked
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": out[:5], "more_body": True})
@@ -410,27 +413,8 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": out})
 
 
-@contextlib.asynccontextmanager
-async def uvicorn_server(keep_alive: float) -> AsyncIterator[str]:
-    port = free_port()
-    config = uvicorn.Config(echo_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                            timeout_keep_alive=keep_alive)  # type: ignore[arg-type]
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    assert server.started
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 5)
-
-
 async def test_against_uvicorn_with_its_idle_timeout() -> None:
-    async with uvicorn_server(keep_alive=0.1) as url:
+    async with serving(echo_app, timeout_keep_alive=0.1) as url:
         client = InternalClient(url, TOKEN)
         body = b"x" * 100_000
         for path in ("/a", "/stream", "/b"):
@@ -442,3 +426,52 @@ async def test_against_uvicorn_with_its_idle_timeout() -> None:
         await asyncio.sleep(0.3)             # uvicorn has closed every idle connection by now
         assert await client.post("/after", b"{}") == (200, b'{"path":"/after","len":2}')
         await client.close()
+
+
+async def test_post_lines_hands_each_line_over_as_it_arrives_then_reuses_the_connection() -> None:
+    LINES_GATE[:] = [asyncio.Event()]
+    async with serving(echo_app, timeout_keep_alive=5) as url:
+        client = InternalClient(url, TOKEN)
+        lines: list[bytes] = []
+        call = asyncio.create_task(client.post_lines("/lines", b"[]", lines.append))
+        for _ in range(200):
+            if lines:
+                break
+            await asyncio.sleep(0.01)
+        assert lines == [b'{"i":0}']              # the first line, before the answer has ended
+        assert not call.done()
+        LINES_GATE[0].set()
+        assert await call == (200, b"")
+        assert lines == [b'{"i":0}', b'{"i":1}', b'{"i":2}']   # empty lines skipped, last one unterminated
+        assert await client.post("/after", b"{}") == (200, b'{"path":"/after","len":2}')
+        await client.close()
+
+
+async def test_post_lines_returns_another_status_with_its_body_and_no_lines() -> None:
+    async def handler(_: Seen) -> tuple[bytes | None, bool]:
+        body = b'{"a":1}\n{"b":2}\n'
+        return (b"HTTP/1.1 404 Not Found\r\ncontent-length: %d\r\n\r\n" % len(body)) + body, False
+
+    async with scripted(handler) as srv:
+        client = InternalClient(srv.url, TOKEN)
+        lines: list[bytes] = []
+        assert await client.post_lines("/x", b"[]", lines.append) == (404, b'{"a":1}\n{"b":2}\n')
+        assert lines == []
+        await client.close()
+
+
+@pytest.mark.parametrize("close", [False, True])
+async def test_post_lines_failing_mid_answer_raises_after_the_lines_already_passed(close: bool) -> None:
+    async def handler(_: Seen) -> tuple[bytes | None, bool]:
+        head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+        return head + b"%x\r\n%s\r\n" % (len(b'{"i":0}\n{"i"'), b'{"i":0}\n{"i"'), close
+
+    async with scripted(handler) as srv:
+        client = InternalClient(srv.url, TOKEN, timeout=0.3)
+        lines: list[bytes] = []
+        with pytest.raises(Unavailable if close else UpstreamError):
+            await client.post_lines("/x", b"[]", lines.append)
+        assert lines == [b'{"i":0}']              # the torn second line is never handed over
+        await asyncio.sleep(0.1)
+        await client.close()
+    assert len(srv.seen) == 1                     # the batch was not resent

@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Any
 
 from litestar import Litestar
-from litestar._asgi.utils import is_valid_host
 from litestar.datastructures import State
 from litestar.handlers import asgi
-from litestar.types import ASGIApp, Scope
+from litestar.types import ASGIApp
 
+from till_common.integrations.direct import DirectApp
 from till_common.integrations.litestar import (
     EXCEPTION_HANDLERS,
     Metrics,
@@ -48,37 +48,6 @@ def _chain_sigterm(drain: Any) -> Any:
     with contextlib.suppress(ValueError):         # not the main thread (tests running in-process)
         signal.signal(signal.SIGTERM, handler)
     return previous
-
-
-class GatewayApp(Litestar):
-    """Litestar, with the MCP endpoints answered before its router.
-
-    They are raw ASGI already; litestar's router, its two exception middlewares and its scope
-    state cost about 20 µs a call for nothing (docs/decisions.md D801).  A request whose path is
-    exactly one of ``direct`` (no root path, a Host litestar accepts) goes straight to its endpoint,
-    wrapped by :func:`observed` (request id, metrics, exception answers as litestar gives them);
-    anything else (``/mcp/``, a bad Host, every other path) goes through litestar, where the same
-    endpoints are mounted too, so both ways answer alike.
-    """
-
-    def __init__(self, *, direct: Mapping[str, ASGIApp], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.direct = dict(direct)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and not scope.get("root_path"):
-            endpoint = self.direct.get(scope["path"])
-            if endpoint is not None and _host_ok(scope):
-                await endpoint(scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
-
-
-def _host_ok(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"host":
-            return is_valid_host(value)
-    return True
 
 
 def create_app(settings: GatewaySettings, registry: Registry | None = None) -> Litestar:
@@ -120,7 +89,7 @@ def create_app(settings: GatewaySettings, registry: Registry | None = None) -> L
         handlers.append(asgi(path, copy_scope=False, name=f"proxy{path}")(reg.proxy))
     for path in PREFIX_PATHS:
         handlers.append(asgi(path, is_mount=True, copy_scope=False, name=f"proxy{path}/*")(reg.proxy))
-    return GatewayApp(
+    return DirectApp(
         direct={path: observed(metrics, path, endpoint) for path, (_, endpoint) in mcp.items()},
         route_handlers=[*health_handlers(metrics, checks, is_draining=lambda: reg.hub.draining), *handlers],
         middleware=[observability_middleware(metrics)],

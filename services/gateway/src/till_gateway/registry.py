@@ -60,7 +60,7 @@ class Registry:
         s = self.settings
         self.resource = ProtectedResource(s.public_url)
         self.auth_api = Auth(self.auth)
-        self.tools_api = Tools(self.tools)
+        self.tools_api = Tools(self.tools, batch_inflight=s.tools_batch_inflight)
         self.revocations = RevocationState()
         self.jwks = JwksCache(self.auth_api.jwks)
         verifier = AccessTokenVerifier(self.jwks, issuer=s.public_url, audiences=self.resource.audiences)

@@ -46,11 +46,11 @@ from till_common.logging import get_logger
 from till_gateway.auth import fingerprint
 from till_gateway.exchange import ServerRequests
 from till_gateway.fastredis import PipelinedRedis, Script
+from till_gateway.heartbeats import HeartbeatWheel
 from till_gateway.revocations import Credential, RevocationState
 
 log = get_logger("till.gateway.sessions")
 QUEUE_LIMIT: Final = 1000
-HEARTBEAT: Final = b""                 # queue item: write a heartbeat comment
 ALIVE_INTERVAL: Final = 1.0            # seconds between a replica's liveness beats
 ALIVE_TTL: Final = 5.0                 # a replica unheard of for this long is dead
 LOOKUP_CACHE_SECONDS: Final = 2.0
@@ -213,6 +213,7 @@ class SessionHub:
         self.alive_ttl = min(ALIVE_TTL, float(ttl))
         self.replica_id = replica_id or secrets.token_hex(8)
         self.local: dict[str, LocalSession] = {}
+        self.wheel = HeartbeatWheel(heartbeat)
         self.draining = False
         # With Redis, a session may only be opened while this replica listens on its channel:
         # otherwise a POST via another replica would see no receiver and kill the session.
@@ -266,6 +267,7 @@ class SessionHub:
             if int(opened) != 1:
                 raise Unavailable("session id collision; retry")
         self.local[session.id] = session
+        self.wheel.add(session.id)
         return session
 
     def _too_many(self) -> TooManySessions:
@@ -316,22 +318,24 @@ class SessionHub:
                     log.info("session key gone, ending its stream")
                     session.push(None)
 
-    def heartbeat_all(self) -> None:
-        for session in self.local.values():
-            session.push(HEARTBEAT)
-
     async def maintain(self) -> None:
-        """Heartbeats, session refreshes and the liveness beat, on timers independent of traffic."""
+        """Heartbeats (the wheel, one slot a tick), session refreshes and the liveness beat, on
+        timers independent of traffic."""
         loop = asyncio.get_running_loop()
-        step = max(0.05, min(ALIVE_INTERVAL, self.heartbeat, self.refresh_every))
-        now = loop.time()
-        next_heartbeat, next_refresh = now + self.heartbeat, now + self.refresh_every
+        tick = self.wheel.tick
+        beat_every = max(0.05, min(ALIVE_INTERVAL, self.heartbeat, self.refresh_every))
+        start = loop.time()
+        beaten = 0                      # wheel ticks done since start
+        next_beat, next_refresh = start + beat_every, start + self.refresh_every
         while True:
-            await asyncio.sleep(step)
+            await asyncio.sleep(min(tick, beat_every))
             now = loop.time()
-            if now >= next_heartbeat:
-                next_heartbeat = now + self.heartbeat
-                self.heartbeat_all()
+            due = int((now - start) / tick)
+            self.wheel.advance(due - beaten, self.local)
+            beaten = due
+            if now < next_beat:
+                continue
+            next_beat = now + beat_every
             try:
                 await self.beat()
                 if now >= next_refresh:

@@ -24,6 +24,7 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     heartbeat_interval: float = 15.0
     sse_sessions_per_principal: int = 100
     upstream_timeout: float = 30.0
+    tools_batch_inflight: int = 8        # calls to tools batched beyond this many in flight; 0: never (D880)
     # below TILL_KEY_ACTIVATION_DELAY (600), so a rotated-in key is known before it signs; a
     # retired key is forgotten within this time (FT-11)
     jwks_refresh_interval: float = 300.0
@@ -43,6 +44,8 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
         if self.conformance_fixtures and not _is_loopback(self.public_url):
             raise ConfigError("TILL_CONFORMANCE_FIXTURES is for test runs only: it needs a loopback "
                               "TILL_PUBLIC_URL (127.0.0.1, ::1 or localhost)")
+        if not 0 <= self.tools_batch_inflight <= 100:
+            raise ConfigError("TILL_TOOLS_BATCH_INFLIGHT must be between 0 (no batching) and 100")
         if self.sse_sessions_per_principal < 1:
             raise ConfigError("TILL_SSE_SESSIONS_PER_PRINCIPAL must be at least 1")
         if self.session_ttl < 2 or self.heartbeat_interval <= 0:

@@ -18,6 +18,7 @@ from till_common.http import InternalClient
 from till_common.logging import get_logger, request_id_var
 from till_common.principal import Principal
 from till_common.protocol.internal import INSUFFICIENT_SCOPE, Introspection, RevocationPage, RpcError
+from till_gateway.coalesce import DEFAULT_LIMIT, Coalescer
 from till_gateway.dispatch import InsufficientScope
 from till_gateway.jsonrpc import CodedError, InternalError
 
@@ -45,8 +46,11 @@ _any_decoder: Final = msgspec.json.Decoder()
 
 
 class Tools:
-    def __init__(self, client: InternalClient, catalogue_ttl: float = 60.0) -> None:
+    def __init__(self, client: InternalClient, catalogue_ttl: float = 60.0, batch_inflight: int = DEFAULT_LIMIT,
+                 ) -> None:
         self.client = client
+        # every call goes through it: alone below `batch_inflight` requests in flight, batched above (D880)
+        self.coalescer = Coalescer(client, limit=batch_inflight, timeout=client.timeout)
         self._catalogue: tuple[float, dict[str, Any]] | None = None
         self._catalogue_ttl = catalogue_ttl
 
@@ -54,7 +58,7 @@ class Tools:
         """One MCP method at tools: the raw result, or a JSON-RPC error / InsufficientScope."""
         body = _encoder.encode(_RpcCall(principal, method, params))
         try:
-            status, raw = await self.client.post("/internal/v1/rpc", body)
+            status, raw = await self.coalescer.call(body)
         except TillError as exc:
             log.error("tools call failed", method=method, error=exc.code, debug=exc.debug)
             raise InternalError(request_id_var.get(), "the store service is unavailable; try again") from None

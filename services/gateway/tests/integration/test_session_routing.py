@@ -12,8 +12,9 @@ import pytest
 from redis.asyncio import Redis
 
 from till_common.errors import Unavailable
+from till_gateway.heartbeats import HEARTBEAT
 from till_gateway.revocations import Credential
-from till_gateway.sessions import HEARTBEAT, OWNER_RETRY, SessionHub, TooManySessions
+from till_gateway.sessions import OWNER_RETRY, SessionHub, TooManySessions
 
 pytestmark = pytest.mark.redis
 

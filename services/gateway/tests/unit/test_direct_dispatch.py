@@ -1,4 +1,4 @@
-"""GatewayApp answers its raw MCP endpoints before litestar's router (D801): the same answers,
+"""DirectApp answers its raw MCP endpoints before litestar's router (D801): the same answers,
 request ids, metrics and error bodies as the same endpoint mounted in litestar."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from litestar.types import Receive, Scope, Send
 from prometheus_client import generate_latest
 
 from till_common.errors import RateLimited
+from till_common.integrations.direct import DirectApp
 from till_common.integrations.litestar import EXCEPTION_HANDLERS, Metrics, observability_middleware, observed
-from till_gateway.app import GatewayApp
 from till_gateway.transports.common import respond
 
 SEEN: list[str] = []
@@ -33,9 +33,9 @@ async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     await respond(send, 201, b'{"ok":true}', [(b"content-type", b"application/json")])
 
 
-def build() -> tuple[GatewayApp, Metrics]:
+def build() -> tuple[DirectApp, Metrics]:
     metrics = Metrics("unit")
-    app = GatewayApp(direct={"/raw": observed(metrics, "/raw", endpoint)},
+    app = DirectApp(direct={"/raw": observed(metrics, "/raw", endpoint)},
                      route_handlers=[asgi("/raw", copy_scope=False, name="raw")(endpoint)],
                      middleware=[observability_middleware(metrics)], exception_handlers=EXCEPTION_HANDLERS,
                      openapi_config=None, debug=False, logging_config=None)

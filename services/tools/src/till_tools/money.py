@@ -7,6 +7,7 @@ as ``str`` with an ASCII-only pattern, so ``29.99`` (a JSON number), ``"٣"``, `
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Final
 
@@ -56,7 +57,10 @@ def to_minor(value: str, currency: str) -> int:
 
 
 def to_decimal(minor: int, currency: str) -> str:
-    exp = exponent(currency)
+    exp = _EXPONENTS.get(currency, 2)
+    if exp == 2 and minor >= 0:              # nearly every amount: no sign, no nested format spec
+        whole, frac = divmod(minor, 100)
+        return f"{whole}.{frac:02d}"
     if exp == 0:
         return str(minor)
     sign = "-" if minor < 0 else ""
@@ -64,5 +68,7 @@ def to_decimal(minor: int, currency: str) -> str:
     return f"{sign}{whole}.{frac:0{exp}d}"
 
 
+@functools.lru_cache(maxsize=4096)
 def money(minor: int, currency: str) -> Money:
+    """Frozen, so one instance serves every result showing the same amount (prices repeat: D892)."""
     return Money(to_decimal(minor, currency), currency)

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from till_common.integrations.direct import DirectApp
 from till_tools import app as tools_app
-from till_tools.app import ToolsApp, create_app
+from till_tools.app import create_app
 from till_tools.registry import Registry, default_catalogue
 from till_tools.settings import ToolsSettings
 
@@ -42,17 +43,17 @@ def encoded(doc: Any) -> bytes:
 
 
 @pytest.fixture
-async def app(sqlite_store_url: str) -> AsyncIterator[ToolsApp]:
+async def app(sqlite_store_url: str) -> AsyncIterator[DirectApp]:
     reg = Registry.build(ToolsSettings(internal_token=INTERNAL_TOKEN, tools_database_url=sqlite_store_url),
                          default_catalogue())
     built = create_app(reg.settings, reg)
-    assert isinstance(built, ToolsApp)
-    assert built.fast_rpc is not None
+    assert isinstance(built, DirectApp)
+    assert built.direct
     yield built
     await reg.close()
 
 
-async def send(app: ToolsApp, messages: Messages, headers: list[tuple[bytes, bytes]], method: str = "POST",
+async def send(app: DirectApp, messages: Messages, headers: list[tuple[bytes, bytes]], method: str = "POST",
                path: str = "/internal/v1/rpc") -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
              "method": method, "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
@@ -73,13 +74,13 @@ async def send(app: ToolsApp, messages: Messages, headers: list[tuple[bytes, byt
     return sent[0]["status"], sorted(sent[0]["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
 
 
-async def both(app: ToolsApp, messages: Messages, headers: list[tuple[bytes, bytes]], **kw: Any) -> Any:
+async def both(app: DirectApp, messages: Messages, headers: list[tuple[bytes, bytes]], **kw: Any) -> Any:
     fast = await send(app, messages, headers, **kw)
-    saved, app.fast_rpc = app.fast_rpc, None
+    saved, app.direct = app.direct, {}
     try:
         slow = await send(app, messages, headers, **kw)
     finally:
-        app.fast_rpc = saved
+        app.direct = saved
     assert fast == slow
     return fast
 
@@ -107,7 +108,7 @@ CASES: dict[str, tuple[Messages, list[tuple[bytes, bytes]], int, str]] = {
 
 
 @pytest.mark.parametrize("case", CASES)
-async def test_fast_path_answers_as_the_litestar_route_does(app: ToolsApp, case: str) -> None:
+async def test_fast_path_answers_as_the_litestar_route_does(app: DirectApp, case: str) -> None:
     messages, headers, expected, text = CASES[case]
     status, out_headers, body = await both(app, messages, headers)
     assert status == expected
@@ -117,7 +118,7 @@ async def test_fast_path_answers_as_the_litestar_route_does(app: ToolsApp, case:
         assert (b"www-authenticate", b"Bearer") in out_headers
 
 
-async def test_other_methods_and_paths_still_reach_litestar(app: ToolsApp) -> None:
+async def test_other_methods_and_paths_still_reach_litestar(app: DirectApp) -> None:
     status, headers, _ = await both(app, one(b""), [AUTH, RID], method="GET")
     assert status == 405
     assert b"POST" in dict(headers)[b"allow"]
@@ -126,7 +127,7 @@ async def test_other_methods_and_paths_still_reach_litestar(app: ToolsApp) -> No
     assert b'"isError":false' in body
 
 
-async def test_an_unexpected_exception_is_a_500_problem_with_the_request_id(app: ToolsApp,
+async def test_an_unexpected_exception_is_a_500_problem_with_the_request_id(app: DirectApp,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     async def broken(*_: Any) -> Any:
         raise RuntimeError("secret internals")
@@ -141,7 +142,7 @@ async def test_an_unexpected_exception_is_a_500_problem_with_the_request_id(app:
     assert "secret" not in body.decode()
 
 
-async def test_fast_path_requests_are_counted_under_the_route_template(app: ToolsApp) -> None:
+async def test_fast_path_requests_are_counted_under_the_route_template(app: DirectApp) -> None:
     await send(app, one(encoded(READ)), [AUTH, RID])
     status, _, body = await send(app, one(b""), [], method="GET", path="/metrics")
     assert status == 200

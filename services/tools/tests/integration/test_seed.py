@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -38,8 +39,14 @@ async def test_migrations_match_the_models(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
         async with engine.connect() as conn:
-            diff = await conn.run_sync(lambda c: compare_metadata(
-                MigrationContext.configure(c, opts={"version_table": "alembic_version_tools"}), Base.metadata))
+            with warnings.catch_warnings():
+                # SQLite's reflection skips expression indexes (ix_variants_store_lower_sku, D893) and alembic
+                # leaves them out of its comparison there; PostgreSQL compares them.  test_wal_checkpoint.py
+                # checks SQLite's query plan uses it.
+                warnings.filterwarnings("ignore", "(Skipped unsupported reflection of|autogenerate skipping "
+                                        "metadata-specified) expression-based index")
+                diff = await conn.run_sync(lambda c: compare_metadata(
+                    MigrationContext.configure(c, opts={"version_table": "alembic_version_tools"}), Base.metadata))
     finally:
         await engine.dispose()
     assert diff == []

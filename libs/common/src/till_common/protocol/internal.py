@@ -5,6 +5,8 @@ All internal routes take ``Authorization: Bearer TILL_INTERNAL_TOKEN`` and ``X-R
 Tools service (gateway → tools)::
 
     POST /internal/v1/rpc      body ToolsRpcRequest   → 200 ToolsRpcResponse
+    POST /internal/v1/rpc/batch  body ToolsRpcBatch   → 200 application/x-ndjson, one ToolsRpcBatchLine
+                                                        per request, in completion order (D881)
     GET  /internal/v1/catalogue                       → 200 Catalogue (public definitions, no store data)
     GET  /internal/v1/audit?store_id=&after=&limit=   → 200 audit page
 
@@ -25,7 +27,7 @@ channel :data:`REVOCATION_CHANNEL`.
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
@@ -67,6 +69,21 @@ class ToolsRpcRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class ToolsRpcResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
+    result: dict[str, Any] | None = None
+    error: RpcError | None = None
+
+
+#: The most requests one ``POST /internal/v1/rpc/batch`` may carry.
+BATCH_MAX_ITEMS: Final = 64
+
+#: The batch route's body: 1 to :data:`BATCH_MAX_ITEMS` requests, each run as if sent alone.
+ToolsRpcBatch = Annotated[list[ToolsRpcRequest], msgspec.Meta(min_length=1, max_length=BATCH_MAX_ITEMS)]
+
+
+class ToolsRpcBatchLine(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One line of the batch route's answer: the ToolsRpcResponse of request ``i`` (its index in the body)."""
+
+    i: int
     result: dict[str, Any] | None = None
     error: RpcError | None = None
 

@@ -148,7 +148,10 @@ class InlineConnection:
         self._conn.create_function(*args, **kwargs)
 
 
-def make_store_engine(url: str, setting: str = "TILL_TOOLS_DATABASE_URL") -> AsyncEngine:
+def make_store_engine(url: str, setting: str = "TILL_TOOLS_DATABASE_URL", *,
+                      autocheckpoint: bool = True) -> AsyncEngine:
+    """``autocheckpoint=False`` (the service's ``Registry``, D890): no connection of this engine ever
+    checkpoints the WAL inside a commit; the owner runs a ``checkpoint.Checkpointer`` instead."""
     parsed = make_url(url)
     if not parsed.drivername.startswith("sqlite"):
         return make_engine(url, setting)
@@ -165,6 +168,8 @@ def make_store_engine(url: str, setting: str = "TILL_TOOLS_DATABASE_URL") -> Asy
         # after make_engine's pragmas (listeners run in order): wait inline briefly, then busy_retry
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={BUSY_SLICE_MS}")
+        if not autocheckpoint:
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     return engine

@@ -8,8 +8,9 @@ the same thing on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import (
     JSON,
@@ -25,7 +26,9 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     func,
+    text,
 )
+from sqlalchemy.dialects import sqlite as sqlite_types
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 AUTOINC = {"sqlite_autoincrement": True}
@@ -51,6 +54,55 @@ class UTCDateTime(TypeDecorator[datetime]):
             value = datetime.fromisoformat(value)
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC)
+
+    # SQLite: one function per value instead of this decorator's wrapper around the dialect's
+    # DATETIME processors (a %-format of a dict per bind; a second call per result); the very same
+    # text and values, checked against the generic path in tests/unit/test_conversions.py (D892)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        generic = super().bind_processor(dialect)
+        if not _default_sqlite_datetime(self, dialect) or generic is None:
+            return generic
+        fallback = generic
+
+        def process(value: Any) -> Any:
+            if type(value) is datetime:
+                if value.tzinfo is not None:
+                    value = value.astimezone(UTC).replace(tzinfo=None)
+                if value.year >= 1000:       # the storage format pads years to 4 digits, as isoformat
+                    return value.isoformat(" ", "microseconds")
+            return fallback(value)
+
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        generic = super().result_processor(dialect, coltype)
+        if not _default_sqlite_datetime(self, dialect) or generic is None:
+            return generic
+        fallback = generic
+        parse = datetime.fromisoformat
+
+        def process(value: Any) -> Any:
+            if type(value) is str:
+                return parse(value).replace(tzinfo=UTC)
+            return fallback(value)
+
+        return process
+
+
+def _default_sqlite_datetime(t: TypeDecorator[Any], dialect: Dialect) -> bool:
+    """SQLite's DATETIME with its default storage format and no custom regexp (what every column uses)."""
+    if dialect.name != "sqlite":
+        return False
+    impl = t.load_dialect_impl(dialect)
+    impl = dialect.type_descriptor(impl)
+    return (isinstance(impl, SQLITE_DATETIME) and getattr(impl, "_reg", None) is None
+            and getattr(impl, "_storage_format", None) == _SQLITE_DATETIME_FORMAT)
+
+
+SQLITE_DATETIME = sqlite_types.DATETIME
+_SQLITE_DATETIME_FORMAT: Final = ("%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d"
+                                  ".%(microsecond)06d")      # sqlite.DATETIME's default
 
 
 def utcnow() -> datetime:
@@ -112,7 +164,10 @@ class ProductCategory(Base):
 
 class Variant(Base):
     __tablename__ = "variants"
-    __table_args__ = (UniqueConstraint("store_id", "sku"), AUTOINC)
+    # SKU lookups are case-insensitive (``lower(sku) = :sku`` within a store): every get_variant,
+    # update_inventory and get_product by SKU; without it a scan of the store's variants (D893)
+    __table_args__ = (UniqueConstraint("store_id", "sku"), Index("ix_variants_store_lower_sku", "store_id",
+                                                                 func.lower(text("sku"))), AUTOINC)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     store_id: Mapped[int] = store_fk()
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)

@@ -19,6 +19,7 @@ handlers use), ``commit()`` and ``rollback()``; after either, the next statement
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 from sqlalchemy.engine import Dialect
@@ -61,6 +62,7 @@ class InlineConn:
         self.raw = raw
         self.dialect: Dialect = conn.dialect
         self.session: AsyncSession | None = None   # one for every call on this connection (D822)
+        self.on_commit: Callable[[], None] | None = None   # the registry's WAL checkpointer (D890)
 
     @classmethod
     async def open(cls, engine: Any) -> InlineConn | None:
@@ -95,6 +97,9 @@ class InlineTx:
         raw = self.inline.raw
         if raw.in_transaction:
             await busy_retry(raw.commit)
+        on_commit = self.inline.on_commit
+        if on_commit is not None:
+            on_commit()
 
     async def rollback(self) -> None:
         s = self.db.sync_session
